@@ -47,3 +47,45 @@ def replay(_replay_server: ReplayServer) -> Iterator[ReplayServer]:
     _replay_server.reset()
     if unmatched:
         pytest.fail("requests matched no queued recording: " + "; ".join(u.reason for u in unmatched))
+
+
+class Telemetry:
+    """An SDK tracer provider exporting to memory, and a meter provider read in memory."""
+
+    def __init__(self) -> None:
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+        self.exporter = InMemorySpanExporter()
+        self.tracer_provider = TracerProvider()
+        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.exporter))
+        self.metric_reader = InMemoryMetricReader()
+        self.meter_provider = MeterProvider(metric_readers=[self.metric_reader])
+
+    def spans(self) -> list:  # list[ReadableSpan]
+        return list(self.exporter.get_finished_spans())
+
+    def metrics(self) -> dict[str, list]:
+        """Metric name -> its data points, from one collection."""
+        data = self.metric_reader.get_metrics_data()
+        out: dict[str, list] = {}
+        for rm in data.resource_metrics if data else []:
+            for sm in rm.scope_metrics:
+                for metric in sm.metrics:
+                    out.setdefault(metric.name, []).extend(metric.data.data_points)
+        return out
+
+    def shutdown(self) -> None:
+        self.tracer_provider.shutdown()
+        self.meter_provider.shutdown()
+
+
+@pytest.fixture
+def telemetry() -> Iterator[Telemetry]:
+    """Fresh in-memory tracing and metrics for one test (pass its providers to ``instrument()``)."""
+    t = Telemetry()
+    yield t
+    t.shutdown()
