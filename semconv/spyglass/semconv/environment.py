@@ -123,3 +123,97 @@ OTEL_SPYGLASS_CONTENT_MAX_LENGTH: Final = "OTEL_SPYGLASS_CONTENT_MAX_LENGTH"
 Default ``65536`` characters: the size limit for one content attribute when
 ``OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`` is unset.
 """
+
+# --- exporter (spyglass.exporter) ------------------------------------------------------------------
+OTEL_SPYGLASS_CONTENT_MODE: Final = "OTEL_SPYGLASS_CONTENT_MODE"
+"""
+.. envvar:: OTEL_SPYGLASS_CONTENT_MODE
+
+Default ``redacted``: what the exporter keeps of prompts, responses and tool content when no capture-policy
+rule applies. ``full`` | ``redacted`` (detectors applied) | ``metadata_only`` (content dropped; tokens, cost
+and timings kept).
+"""
+OTEL_SPYGLASS_REDACTION_MODE: Final = "OTEL_SPYGLASS_REDACTION_MODE"
+"""
+.. envvar:: OTEL_SPYGLASS_REDACTION_MODE
+
+Default ``mask``: ``mask`` (``[REDACTED:EMAIL]``), ``hash`` (``[EMAIL:<HMAC prefix>]``, equal values stay
+joinable) or ``drop`` (the string holding the value is removed).
+"""
+OTEL_SPYGLASS_REDACTION_DETECTORS: Final = "OTEL_SPYGLASS_REDACTION_DETECTORS"
+"""
+.. envvar:: OTEL_SPYGLASS_REDACTION_DETECTORS
+
+Default: all. Comma-separated detector names to enable (``EMAIL,PHONE,CARD,SSN,IBAN,IP_ADDRESS,API_KEY,
+AWS_KEY,GITHUB_TOKEN,JWT,PRIVATE_KEY``); empty string or ``none`` turns the built-ins off.
+"""
+OTEL_SPYGLASS_REDACTION_PATTERNS: Final = "OTEL_SPYGLASS_REDACTION_PATTERNS"
+"""
+.. envvar:: OTEL_SPYGLASS_REDACTION_PATTERNS
+
+Default none. Custom detectors as a JSON object ``{"NAME": "regex", ...}``; a match is replaced like a
+built-in one (``[REDACTED:NAME]``).
+"""
+OTEL_SPYGLASS_REDACTION_KEYS: Final = "OTEL_SPYGLASS_REDACTION_KEYS"
+"""
+.. envvar:: OTEL_SPYGLASS_REDACTION_KEYS
+
+Default none. Comma-separated extra span/event attribute keys whose string values are redacted (and
+dropped in metadata-only mode), beyond the GenAI content attributes.
+"""
+OTEL_SPYGLASS_REDACTION_HMAC_KEY: Final = "OTEL_SPYGLASS_REDACTION_HMAC_KEY"
+"""
+.. envvar:: OTEL_SPYGLASS_REDACTION_HMAC_KEY
+
+Key for ``hash`` mode. Unset: a random per-process key (hashes then join only within one process).
+"""
+OTEL_SPYGLASS_POLICY_FILE: Final = "OTEL_SPYGLASS_POLICY_FILE"
+"""
+.. envvar:: OTEL_SPYGLASS_POLICY_FILE
+
+Default none. YAML or JSON capture-policy file (rules by service, tenant, user, session or any attribute,
+each with an optional expiry); reloaded when it changes, the last good policy kept on a bad file.
+"""
+OTEL_SPYGLASS_PRICES_FILE: Final = "OTEL_SPYGLASS_PRICES_FILE"
+"""
+.. envvar:: OTEL_SPYGLASS_PRICES_FILE
+
+Default none. JSON or YAML price overrides (USD per million tokens) that win over the bundled
+``genai-prices`` database.
+"""
+OTEL_SPYGLASS_EXPORT_FILE: Final = "OTEL_SPYGLASS_EXPORT_FILE"
+"""
+.. envvar:: OTEL_SPYGLASS_EXPORT_FILE
+
+Default none. When set, the exporter appends OTLP-JSON lines (one ``ExportTraceServiceRequest`` per line)
+to this file instead of sending to a network endpoint.
+"""
+OTEL_SPYGLASS_SPOOL_DIR: Final = "OTEL_SPYGLASS_SPOOL_DIR"
+"""
+.. envvar:: OTEL_SPYGLASS_SPOOL_DIR
+
+Default none (spans wait in a bounded memory queue only). Directory where batches spill when the backend
+stays down; re-sent in order when it is back.
+"""
+OTEL_SPYGLASS_SPOOL_MAX_BYTES: Final = "OTEL_SPYGLASS_SPOOL_MAX_BYTES"
+"""
+.. envvar:: OTEL_SPYGLASS_SPOOL_MAX_BYTES
+
+Default ``268435456`` (256 MiB): size cap of the spool; the oldest batches are dropped (and counted) first.
+"""
+OTEL_SPYGLASS_OPENAI_STREAM_INCLUDE_USAGE: Final = "OTEL_SPYGLASS_OPENAI_STREAM_INCLUDE_USAGE"
+"""
+.. envvar:: OTEL_SPYGLASS_OPENAI_STREAM_INCLUDE_USAGE
+
+Default ``false``. When true, OpenAI streams that did not ask for usage get
+``stream_options.include_usage`` added, so token counts arrive; the extra usage-only chunk is hidden from
+the caller.
+"""
+OTEL_SPYGLASS_CONTEXT_BAGGAGE: Final = "OTEL_SPYGLASS_CONTEXT_BAGGAGE"
+"""
+.. envvar:: OTEL_SPYGLASS_CONTEXT_BAGGAGE
+
+Default ``false``. When true, ``using_attributes`` also puts ``user.id``, ``session.id`` and
+``spyglass.tenant.id`` in W3C baggage (sent downstream by the propagator), and the context-attributes span
+processor stamps spans with those three keys from incoming baggage.
+"""
