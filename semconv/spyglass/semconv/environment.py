@@ -217,11 +217,3 @@ Default ``false``. When true, ``using_attributes`` also puts ``user.id``, ``sess
 ``spyglass.tenant.id`` in W3C baggage (sent downstream by the propagator), and the context-attributes span
 processor stamps spans with those three keys from incoming baggage.
 """
-OTEL_SPYGLASS_OPENAI_STREAM_INCLUDE_USAGE: Final = "OTEL_SPYGLASS_OPENAI_STREAM_INCLUDE_USAGE"
-"""
-.. envvar:: OTEL_SPYGLASS_OPENAI_STREAM_INCLUDE_USAGE
-
-Default ``false``. When true, OpenAI streams that did not ask for usage get
-``stream_options.include_usage`` added, so token counts arrive; the extra usage-only chunk is hidden from
-the caller.
-"""
