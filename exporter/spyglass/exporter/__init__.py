@@ -1,5 +1,18 @@
-"""The Spyglass exporter: cost, redaction and capture policies on the way out to any OTLP backend."""
+"""The Spyglass exporter: cost, redaction and capture policies on the way out to any OTLP backend.
+
+Public API:
+
+- :func:`price` / :class:`Pricer`: cost attributes for a span's attributes (``genai-prices``, offline, with
+  user overrides from ``OTEL_SPYGLASS_PRICES_FILE``). The trace store imports this rather than copying it.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from spyglass.exporter._cost import PriceOverride, Pricer, load_price_overrides, price
+from spyglass.exporter._modes import ContentMode, RedactionMode
+
+__all__ = ["ContentMode", "PriceOverride", "Pricer", "RedactionMode", "load_price_overrides", "price"]
+
+# Reprs and docs show the public path (spyglass.exporter.Pricer), as httpx does.
+for _name in __all__:
+    globals()[_name].__module__ = __name__

@@ -1,0 +1,329 @@
+"""Cost of an LM call from its span attributes, priced offline by ``genai-prices`` (plus user overrides).
+
+Usage::
+
+    from spyglass.exporter import price
+    price(span.attributes, timestamp=start)  # {"gen_ai.usage.cost": 0.0042, "spyglass.cost.input": ...}
+
+Token accounting follows the GenAI conventions: ``gen_ai.usage.input_tokens`` *includes* cache reads and
+cache writes and ``gen_ai.usage.output_tokens`` includes reasoning tokens, so the uncached input and the
+non-reasoning output are what is left after subtracting them. A call that cannot be priced gets
+``spyglass.cost.unpriced = true`` and a reason, never a cost of 0.
+
+Overrides (``OTEL_SPYGLASS_PRICES_FILE``, JSON, or YAML when PyYAML is installed)::
+
+    {"models": [{"model": "my-finetune-*", "provider": "openai",
+                 "input_mtok": 3.0, "output_mtok": 12.0, "cache_read_mtok": 1.5}]}
+
+``model`` is an exact name or a ``fnmatch`` pattern (case-insensitive); ``provider`` is optional; prices are
+USD per million tokens (``cache_write_mtok`` and ``reasoning_mtok`` are optional too). An override wins over
+the bundled database. No network call is ever made: the database is the snapshot shipped with the package.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from spyglass.semconv import extensions as ext
+from spyglass.semconv import gen_ai
+
+_log = logging.getLogger(__name__)
+
+__all__ = ["PriceOverride", "Pricer", "load_price_overrides", "price"]
+
+# gen_ai.provider.name values whose genai-prices id differs (or would be mis-matched by substring:
+# "azure.ai.openai" contains "openai").
+_PROVIDER_IDS: dict[str, str] = {
+    "aws.bedrock": "aws",
+    "azure.ai.openai": "azure",
+    "azure.ai.inference": "azure",
+    "gcp.gemini": "google",
+    "gcp.gen_ai": "google",
+    "gcp.vertex_ai": "google",
+    "mistral_ai": "mistral",
+    "x_ai": "x-ai",
+    "moonshot_ai": "moonshotai",
+}
+_LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "0.0.0.0"})  # noqa: S104 (a name, not a bind)
+_MTOK = Decimal(1_000_000)
+
+
+@dataclass(frozen=True)
+class PriceOverride:
+    """A user price: USD per million tokens for models matching ``model`` (exact or fnmatch pattern)."""
+
+    model: str
+    input_mtok: Decimal
+    output_mtok: Decimal
+    provider: str | None = None
+    cache_read_mtok: Decimal | None = None
+    cache_write_mtok: Decimal | None = None
+    reasoning_mtok: Decimal | None = None
+
+    def matches(self, provider: str | None, model: str) -> bool:
+        if self.provider is not None and provider is not None and self.provider.lower() != provider.lower():
+            return False
+        return fnmatch.fnmatchcase(model.lower(), self.model.lower())
+
+
+def _decimal(entry: Mapping[str, Any], key: str, *, required: bool) -> Decimal | None:
+    value = entry.get(key)
+    if value is None:
+        if required:
+            raise ValueError(f"price override {entry.get('model')!r}: missing {key!r}")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"price override {entry.get('model')!r}: {key!r} must be a number, got {value!r}")
+    try:
+        result = Decimal(str(value))
+    except ArithmeticError as exc:
+        raise ValueError(f"price override {entry.get('model')!r}: {key!r} is not a number: {value!r}") from exc
+    if result < 0 or not result.is_finite():
+        raise ValueError(f"price override {entry.get('model')!r}: {key!r} must be >= 0, got {value!r}")
+    return result
+
+
+def _parse_document(text: str, path: Path) -> Any:
+    if path.suffix.lower() in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError as exc:  # pragma: no cover - pyyaml ships with the store extra
+            raise ValueError(f"{path}: YAML needs PyYAML (pip install pyyaml), or use JSON") from exc
+        return yaml.safe_load(text)
+    return json.loads(text)
+
+
+def load_price_overrides(path: str | Path) -> tuple[PriceOverride, ...]:
+    """Read a price-override file; raise ``ValueError`` naming the file and the bad entry."""
+    path = Path(path)
+    try:
+        document = _parse_document(path.read_text(encoding="utf-8"), path)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot read price overrides from {path}: {exc}") from exc
+    models = document.get("models") if isinstance(document, dict) else None
+    if not isinstance(models, list):
+        raise ValueError(f"{path}: expected an object with a 'models' list")
+    out: list[PriceOverride] = []
+    for entry in models:
+        if not isinstance(entry, dict) or not isinstance(entry.get("model"), str):
+            raise ValueError(f"{path}: every entry needs a 'model' string, got {entry!r}")
+        provider = entry.get("provider")
+        if provider is not None and not isinstance(provider, str):
+            raise ValueError(f"{path}: 'provider' of {entry['model']!r} must be a string")
+        input_mtok = _decimal(entry, "input_mtok", required=True)
+        output_mtok = _decimal(entry, "output_mtok", required=True)
+        assert input_mtok is not None and output_mtok is not None
+        out.append(
+            PriceOverride(
+                model=entry["model"],
+                provider=provider,
+                input_mtok=input_mtok,
+                output_mtok=output_mtok,
+                cache_read_mtok=_decimal(entry, "cache_read_mtok", required=False),
+                cache_write_mtok=_decimal(entry, "cache_write_mtok", required=False),
+                reasoning_mtok=_decimal(entry, "reasoning_mtok", required=False),
+            )
+        )
+    return tuple(out)
+
+
+def _int(attributes: Mapping[str, Any], key: str) -> int:
+    value = attributes.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0
+    return max(int(value), 0)
+
+
+@dataclass(frozen=True)
+class _Tokens:
+    input: int  # all input, cache included (spec)
+    output: int  # all output, reasoning included (spec)
+    cache_read: int
+    cache_write: int
+    reasoning: int
+
+    @property
+    def uncached_input(self) -> int:
+        return max(self.input - self.cache_read - self.cache_write, 0)
+
+
+def _unpriced(reason: str) -> dict[str, Any]:
+    return {ext.COST_UNPRICED: True, ext.COST_UNPRICED_REASON: reason}
+
+
+def _result(source: str, total: Decimal, parts: Mapping[str, Decimal]) -> dict[str, Any]:
+    out: dict[str, Any] = {ext.USAGE_COST: float(total), ext.COST_CURRENCY: "USD", ext.COST_SOURCE: source}
+    for key, value in parts.items():
+        out[key] = float(value)
+    return out
+
+
+class Pricer:
+    """Prices spans: user overrides first, then the bundled ``genai-prices`` snapshot. Thread-safe.
+
+    Lookups are cached per (provider, model, address); the span's start time selects historic prices.
+    """
+
+    def __init__(self, overrides: tuple[PriceOverride, ...] = ()) -> None:
+        self._overrides = overrides
+        self._lock = threading.Lock()
+        self._misses: dict[tuple[str | None, str, str | None], str] = {}
+        try:
+            import genai_prices
+
+            self._genai_prices: Any = genai_prices
+        except ImportError:  # the cost extra is optional
+            self._genai_prices = None
+
+    @property
+    def overrides(self) -> tuple[PriceOverride, ...]:
+        return self._overrides
+
+    def price(self, attributes: Mapping[str, Any], timestamp: datetime | None = None) -> dict[str, Any]:
+        """Cost attributes (``spyglass.semconv.extensions`` names) for one span's attributes.
+
+        Returns ``{}`` for spans that are not LM calls with usage (no model, no token counts), the cost and
+        its breakdown when priced, and ``{unpriced: true, unpriced_reason: ...}`` otherwise.
+        """
+        model = attributes.get(gen_ai.RESPONSE_MODEL) or attributes.get(gen_ai.REQUEST_MODEL)
+        has_usage = gen_ai.USAGE_INPUT_TOKENS in attributes or gen_ai.USAGE_OUTPUT_TOKENS in attributes
+        if not has_usage:
+            return {}
+        if not isinstance(model, str) or not model:
+            return _unpriced("no_model")
+        tokens = _Tokens(
+            input=_int(attributes, gen_ai.USAGE_INPUT_TOKENS),
+            output=_int(attributes, gen_ai.USAGE_OUTPUT_TOKENS),
+            cache_read=_int(attributes, gen_ai.USAGE_CACHE_READ_INPUT_TOKENS),
+            cache_write=_int(attributes, gen_ai.USAGE_CACHE_WRITE_INPUT_TOKENS)
+            or _int(attributes, gen_ai.DEPRECATED_USAGE_CACHE_CREATION_INPUT_TOKENS),
+            reasoning=_int(attributes, gen_ai.USAGE_REASONING_OUTPUT_TOKENS),
+        )
+        provider = attributes.get(gen_ai.PROVIDER_NAME) or attributes.get(gen_ai.DEPRECATED_SYSTEM)
+        provider = provider if isinstance(provider, str) else None
+        address = attributes.get(gen_ai.SERVER_ADDRESS)
+        address = address if isinstance(address, str) and address not in _LOCAL_HOSTS else None
+        for override in self._overrides:
+            if override.matches(provider, model):
+                return self._price_override(override, tokens)
+        if self._genai_prices is None:
+            return _unpriced("genai_prices_not_installed")
+        return self._price_database(provider, model, address, tokens, timestamp)
+
+    @staticmethod
+    def _price_override(o: PriceOverride, t: _Tokens) -> dict[str, Any]:
+        parts = {
+            ext.COST_INPUT: t.uncached_input * o.input_mtok / _MTOK,
+            ext.COST_CACHE_READ: t.cache_read
+            * (o.cache_read_mtok if o.cache_read_mtok is not None else o.input_mtok)
+            / _MTOK,
+            ext.COST_CACHE_WRITE: t.cache_write
+            * (o.cache_write_mtok if o.cache_write_mtok is not None else o.input_mtok)
+            / _MTOK,
+        }
+        if o.reasoning_mtok is not None:
+            parts[ext.COST_OUTPUT] = max(t.output - t.reasoning, 0) * o.output_mtok / _MTOK
+            parts[ext.COST_REASONING] = t.reasoning * o.reasoning_mtok / _MTOK
+        else:
+            parts[ext.COST_OUTPUT] = t.output * o.output_mtok / _MTOK
+        return _result("override", sum(parts.values(), Decimal(0)), parts)
+
+    def _price_database(
+        self, provider: str | None, model: str, address: str | None, t: _Tokens, timestamp: datetime | None
+    ) -> dict[str, Any]:
+        gp = self._genai_prices
+        key = (provider, model, address)
+        miss = self._misses.get(key)
+        if miss is not None:
+            return _unpriced(miss)
+        usage = gp.Usage(
+            input_tokens=t.input,
+            output_tokens=t.output,
+            cache_read_tokens=t.cache_read or None,
+            cache_write_tokens=t.cache_write or None,
+        )
+        when = timestamp or datetime.now(tz=timezone.utc)
+        calc = None
+        attempts: list[dict[str, Any]] = []
+        if address is not None:
+            attempts.append({"provider_api_url": f"https://{address}"})
+        if provider is not None:
+            attempts.append({"provider_id": _PROVIDER_IDS.get(provider, provider)})
+        attempts.append({})
+        for kwargs in attempts:
+            try:
+                calc = gp.calc_price(usage, model, genai_request_timestamp=when, **kwargs)
+                break
+            except LookupError:
+                continue
+            except (ValueError, ArithmeticError) as exc:  # inconsistent usage numbers
+                _log.debug("genai-prices rejected usage for %s: %s", model, exc)
+                return _unpriced("invalid_usage")
+        if calc is None:
+            with self._lock:
+                if len(self._misses) < 10_000:
+                    self._misses[key] = "unknown_model"
+            return _unpriced("unknown_model")
+        return _result("genai-prices", calc.total_price, self._breakdown(calc, t))
+
+    @staticmethod
+    def _breakdown(calc: Any, t: _Tokens) -> dict[str, Decimal]:
+        from genai_prices.types import calc_unit_price
+
+        mp = calc.model_price
+
+        def cost(rate: Any, count: int) -> Decimal:
+            if rate is None or count <= 0:
+                return Decimal(0)
+            return Decimal(calc_unit_price(rate, count, t.input, 1_000_000))
+
+        input_rate = mp.input_mtok
+        parts = {
+            ext.COST_INPUT: cost(input_rate, t.uncached_input),
+            ext.COST_CACHE_READ: cost(
+                mp.cache_read_mtok if mp.cache_read_mtok is not None else input_rate, t.cache_read
+            ),
+            ext.COST_CACHE_WRITE: cost(
+                mp.cache_write_mtok if mp.cache_write_mtok is not None else input_rate, t.cache_write
+            ),
+        }
+        reasoning_rate = getattr(mp, "output_reasoning_mtok", None)
+        if reasoning_rate is not None:
+            parts[ext.COST_OUTPUT] = cost(mp.output_mtok, max(t.output - t.reasoning, 0))
+            parts[ext.COST_REASONING] = cost(reasoning_rate, t.reasoning)
+        else:
+            parts[ext.COST_OUTPUT] = cost(mp.output_mtok, t.output)
+        return parts
+
+
+_default: Pricer | None = None
+_default_lock = threading.Lock()
+
+
+def _default_pricer() -> Pricer:
+    global _default
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                from spyglass.exporter._settings import Settings
+
+                _default = Pricer(Settings.from_env().price_overrides)
+    return _default
+
+
+def price(attributes: Mapping[str, Any], timestamp: datetime | None = None) -> dict[str, Any]:
+    """Cost attributes for one span's attributes, with the process-wide :class:`Pricer`.
+
+    The overrides file (``OTEL_SPYGLASS_PRICES_FILE``) is read on the first call. ``timestamp`` is the
+    request time (the span start) and selects historic prices; ``None`` means now.
+    """
+    return _default_pricer().price(attributes, timestamp)
