@@ -5,4 +5,25 @@ The front door of the package; implementation lives in private modules.
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from spyglass.instrumentation._context import (
+    ContextAttributesSpanProcessor,
+    bind_context,
+    install_context_processor,
+    using_attributes,
+)
+from spyglass.instrumentation._steps import Step, StepKind, agent, configure_steps, retrieval, task, tool, workflow
+
+__all__: list[str] = [
+    "ContextAttributesSpanProcessor",
+    "Step",
+    "StepKind",
+    "agent",
+    "bind_context",
+    "configure_steps",
+    "install_context_processor",
+    "retrieval",
+    "task",
+    "tool",
+    "using_attributes",
+    "workflow",
+]

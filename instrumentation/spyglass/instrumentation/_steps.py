@@ -1,0 +1,470 @@
+"""Pipeline steps: a span per workflow, task, agent, tool and retrieval, with inputs, outputs and latency.
+
+Usage::
+
+    from spyglass.instrumentation import agent, retrieval, task, tool, workflow
+
+    @workflow                      # invoke_workflow answer_question
+    def answer_question(q): ...
+
+    @retrieval(data_source_id="docs")   # retrieval docs; query text and documents captured
+    async def search(query: str) -> list[str]: ...
+
+    @tool                          # execute_tool get_weather; arguments and result captured
+    def get_weather(city: str) -> dict: ...
+
+    @task(name="parse", capture_output=False)
+    def parse(text): ...
+
+    with task("rerank") as step:   # a context manager too (``async with`` as well)
+        ranked = rerank(docs)
+        step.set_output(ranked)
+
+Each works on sync functions, async functions, generators and async generators (the span covers the whole
+iteration; a generator's output is the list of what it yielded). Exceptions are recorded on the span
+(``error.type``, status ERROR, an ``exception`` event) and re-raised unchanged.
+
+Spans (names per ``SEMCONV_GENAI_REF`` where the conventions have the operation; all ``INTERNAL``, since a
+decorated step runs in-process):
+
+- workflow: ``invoke_workflow {name}``; ``gen_ai.operation.name``, ``gen_ai.workflow.name``.
+- agent: ``invoke_agent {name}``; ``gen_ai.agent.name`` and ``.description``.
+- tool: ``execute_tool {name}``; ``gen_ai.tool.name``/``.type``/``.description``, and the arguments and
+  result in ``gen_ai.tool.call.arguments``/``.result``.
+- retrieval: ``retrieval {data_source_id}``; ``gen_ai.data_source.id``, ``gen_ai.retrieval.query.text``
+  (the ``query`` argument, else the first string one) and ``gen_ai.retrieval.documents`` (the result as
+  ``[{"content": ...}]``, or the dicts it returned).
+- task: ``{name}``; no GenAI operation exists for a generic step.
+
+Every step span also has ``spyglass.step.kind``; workflow, agent, task and retrieval record their arguments
+and result as JSON in ``spyglass.step.input``/``spyglass.step.output`` (tools use the ``gen_ai.tool.call.*``
+pair instead). All captured values go through the one content policy: ``NO_CONTENT`` turns them off, and
+values longer than the content limit are cut (``spyglass.content.truncated`` names the attributes).
+
+Configuration: :func:`configure_steps` sets the tracer provider (default: the global one) and reads the
+content settings once; without it they are read on first use.
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any, TypeVar, cast, overload
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.util.types import AttributeValue
+
+from spyglass.instrumentation._config import load_settings
+from spyglass.instrumentation._content import ContentPolicy
+from spyglass.instrumentation._context import Scope, install_context_processor, wrap_callable
+from spyglass.semconv import SCHEMA_URL, gen_ai, messages
+from spyglass.semconv import extensions as ext
+from spyglass.semconv.values import OperationName, ToolType
+
+__all__ = ["Step", "StepFactory", "StepKind", "agent", "configure_steps", "retrieval", "task", "tool", "workflow"]
+
+logger = logging.getLogger(__name__)
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+_MAX_ITEMS = 1000
+"""Generator items kept for a step's output; beyond this the output ends with a marker."""
+
+
+class StepKind(str, enum.Enum):
+    WORKFLOW = "workflow"
+    TASK = "task"
+    AGENT = "agent"
+    TOOL = "tool"
+    RETRIEVAL = "retrieval"
+
+
+_OPERATIONS: Mapping[StepKind, str | None] = {
+    StepKind.WORKFLOW: OperationName.INVOKE_WORKFLOW.value,
+    StepKind.AGENT: OperationName.INVOKE_AGENT.value,
+    StepKind.TOOL: OperationName.EXECUTE_TOOL.value,
+    StepKind.RETRIEVAL: OperationName.RETRIEVAL.value,
+    StepKind.TASK: None,
+}
+
+
+class _State:
+    """The tracer and settings steps use; replaced as a whole by :func:`configure_steps`."""
+
+    lock = threading.Lock()
+    tracer: trace.Tracer = trace.get_tracer("spyglass.instrumentation.steps", schema_url=SCHEMA_URL)
+    policy: ContentPolicy | None = None
+
+    @classmethod
+    def current_policy(cls) -> ContentPolicy:
+        policy = cls.policy
+        if policy is None:
+            with cls.lock:
+                if cls.policy is None:
+                    cls.policy = ContentPolicy.from_settings(load_settings())
+                policy = cls.policy
+        return policy
+
+
+def configure_steps(*, tracer_provider: trace.TracerProvider | None = None, **settings: Any) -> None:
+    """Use ``tracer_provider`` (default: the global one) for step spans, and read the content settings now.
+
+    Keyword ``settings`` override the environment (``capture``, ``content_max_length``; see
+    ``spyglass.instrumentation._config.load_settings``). Also adds the context-attributes span processor to
+    the provider.
+    """
+    policy = ContentPolicy.from_settings(load_settings(**settings))
+    tracer = trace.get_tracer("spyglass.instrumentation.steps", schema_url=SCHEMA_URL, tracer_provider=tracer_provider)
+    if tracer_provider is not None:
+        install_context_processor(tracer_provider)
+    with _State.lock:
+        _State.tracer = tracer
+        _State.policy = policy
+
+
+# --- value capture ----------------------------------------------------------------------------------
+
+
+def _bound_arguments(signature: inspect.Signature | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    if signature is None:
+        return {"args": list(args), "kwargs": kwargs} if kwargs else list(args)
+    try:
+        bound = signature.bind_partial(*args, **kwargs)
+    except TypeError:  # the call itself is wrong; the function will raise, we record what we can
+        return {"args": list(args), "kwargs": kwargs}
+    arguments = dict(bound.arguments)
+    for name in ("self", "cls"):
+        arguments.pop(name, None)
+    return arguments
+
+
+def _query_text(arguments: Any) -> str | None:
+    if isinstance(arguments, str):
+        return arguments
+    if isinstance(arguments, Mapping):
+        for key in ("query", "question", "q", "text"):
+            value = arguments.get(key)
+            if isinstance(value, str):
+                return value
+        for value in arguments.values():
+            if isinstance(value, str):
+                return value
+    return None
+
+
+def _documents(result: Any) -> list[Any]:
+    items = result if isinstance(result, (list, tuple)) else [result]
+    docs: list[Any] = []
+    for item in items:
+        if isinstance(item, Mapping):
+            docs.append(dict(item))
+        elif isinstance(item, str):
+            docs.append({"content": item})
+        else:
+            docs.append({"content": item if isinstance(item, (int, float, bool)) else str(item)})
+    return docs
+
+
+# --- the span of one step ---------------------------------------------------------------------------
+
+
+class _StepScope:
+    """One running step: its span, the context that makes it current, and what it produced."""
+
+    __slots__ = ("_items", "_output", "_policy", "context", "kind", "span", "spec", "truncated")
+
+    def __init__(self, spec: Step, policy: ContentPolicy, span: Span, context: otel_context.Context) -> None:
+        self.spec = spec
+        self.kind = spec.kind
+        self._policy = policy
+        self.span = span
+        self.context = context
+        self._items: list[Any] | None = None
+        self._output: Any = _UNSET
+        self.truncated: list[str] = []
+
+    # Scope protocol
+    def item(self, value: Any) -> None:
+        if self._items is None:
+            self._items = []
+        if len(self._items) < _MAX_ITEMS:
+            self._items.append(value)
+        elif len(self._items) == _MAX_ITEMS:
+            self._items.append("<more items not kept>")
+
+    def finish(self, result: Any, error: BaseException | None) -> None:
+        span = self.span
+        if self._output is not _UNSET:
+            result = self._output
+        elif self._items is not None:
+            result = self._items
+        if error is None or isinstance(error, GeneratorExit):
+            if self.spec.capture_output and (result is not None or self._items is not None):
+                self._record_output(result)
+        else:
+            error_type = type(error).__qualname__
+            module = type(error).__module__
+            if module and module != "builtins":
+                error_type = f"{module}.{error_type}"
+            span.set_attribute(gen_ai.ERROR_TYPE, error_type)
+            span.record_exception(error, escaped=True)
+            span.set_status(Status(StatusCode.ERROR, str(error)[:512] or type(error).__name__))
+        if self.truncated:
+            span.set_attribute(ext.CONTENT_TRUNCATED, tuple(self.truncated))
+        span.end()
+
+    # capture
+    def _content(self, key: str, value: Any) -> None:
+        policy = self._policy
+        if not policy.on_span:
+            return
+        try:
+            text, cut = policy.encode(value)
+        except Exception:  # a value whose own __str__ fails, or a cycle
+            text, cut = messages.dumps(f"<unserializable {type(value).__name__}>"), False
+        if cut:
+            self.truncated.append(key)
+        self.span.set_attribute(key, text)
+
+    def record_input(self, arguments: Any) -> None:
+        if self.kind is StepKind.TOOL:
+            self._content(gen_ai.TOOL_CALL_ARGUMENTS, arguments)
+            return
+        if self.kind is StepKind.RETRIEVAL and self._policy.on_span:
+            query = _query_text(arguments)
+            if query is not None:
+                self.span.set_attribute(gen_ai.RETRIEVAL_QUERY_TEXT, query[: self._policy.limit])
+        self._content(ext.STEP_INPUT, arguments)
+
+    def _record_output(self, result: Any) -> None:
+        if self.kind is StepKind.TOOL:
+            self._content(gen_ai.TOOL_CALL_RESULT, result)
+            return
+        if self.kind is StepKind.RETRIEVAL:
+            self._content(gen_ai.RETRIEVAL_DOCUMENTS, _documents(result))
+            return
+        self._content(ext.STEP_OUTPUT, result)
+
+    def set_output(self, value: Any) -> None:
+        self._output = value
+
+
+_UNSET: Any = object()
+
+
+class ActiveStep:
+    """The handle a ``with step(...)`` block gets: set the step's input, output or extra attributes."""
+
+    __slots__ = ("_scope",)
+
+    def __init__(self, scope: _StepScope) -> None:
+        self._scope = scope
+
+    @property
+    def span(self) -> Span:
+        return self._scope.span
+
+    def set_input(self, value: Any) -> None:
+        try:
+            self._scope.record_input(value)
+        except Exception:
+            logger.debug("spyglass: recording a step input failed", exc_info=True)
+
+    def set_output(self, value: Any) -> None:
+        self._scope.set_output(value)
+
+    def set_attribute(self, key: str, value: AttributeValue) -> None:
+        self._scope.span.set_attribute(key, value)
+
+
+class Step:
+    """A configured step: a decorator (each call is a span) and a context manager (the block is a span)."""
+
+    __slots__ = (
+        "_active",
+        "attributes",
+        "capture_input",
+        "capture_output",
+        "data_source_id",
+        "description",
+        "kind",
+        "name",
+    )
+
+    def __init__(
+        self,
+        kind: StepKind,
+        name: str | None = None,
+        *,
+        description: str | None = None,
+        data_source_id: str | None = None,
+        capture_input: bool = True,
+        capture_output: bool = True,
+        attributes: Mapping[str, AttributeValue] | None = None,
+    ) -> None:
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"a step name must be a string, not {type(name).__name__}")
+        self.kind = kind
+        self.name = name
+        self.description = description
+        self.data_source_id = data_source_id
+        self.capture_input = capture_input
+        self.capture_output = capture_output
+        self.attributes = dict(attributes) if attributes else None
+        self._active: list[tuple[_StepScope, object]] = []
+
+    def _span_name(self, name: str) -> str:
+        operation = _OPERATIONS[self.kind]
+        if operation is None:
+            return name
+        if self.kind is StepKind.RETRIEVAL:
+            return f"{operation} {self.data_source_id}" if self.data_source_id else operation
+        return f"{operation} {name}" if name else operation
+
+    def _start(self, name: str) -> _StepScope:
+        policy = _State.current_policy()
+        attrs: dict[str, AttributeValue] = {ext.STEP_KIND: self.kind.value}
+        operation = _OPERATIONS[self.kind]
+        if operation is not None:
+            attrs[gen_ai.OPERATION_NAME] = operation
+        kind = self.kind
+        if kind is StepKind.WORKFLOW:
+            attrs[gen_ai.WORKFLOW_NAME] = name
+        elif kind is StepKind.AGENT:
+            attrs[gen_ai.AGENT_NAME] = name
+            if self.description:
+                attrs[gen_ai.AGENT_DESCRIPTION] = self.description
+        elif kind is StepKind.TOOL:
+            attrs[gen_ai.TOOL_NAME] = name
+            attrs[gen_ai.TOOL_TYPE] = ToolType.FUNCTION.value
+            if self.description:
+                attrs[gen_ai.TOOL_DESCRIPTION] = self.description
+        elif kind is StepKind.RETRIEVAL and self.data_source_id:
+            attrs[gen_ai.DATA_SOURCE_ID] = self.data_source_id
+        if self.attributes:
+            attrs.update(self.attributes)
+        span = _State.tracer.start_span(self._span_name(name), kind=SpanKind.INTERNAL, attributes=attrs)
+        return _StepScope(self, policy, span, trace.set_span_in_context(span))
+
+    # --- decorator ---------------------------------------------------------------------------------
+    def __call__(self, fn: _F) -> _F:
+        if not callable(fn):
+            raise TypeError(f"@{self.kind.value} decorates a function, not {type(fn).__name__}")
+        name = self.name or getattr(fn, "__name__", None) or self.kind.value
+        spec = self
+        if spec.kind in (StepKind.TOOL, StepKind.AGENT) and spec.description is None:
+            doc = inspect.getdoc(fn)
+            if doc:
+                spec = _copy(spec, description=doc.strip().splitlines()[0])
+        try:
+            signature: inspect.Signature | None = inspect.signature(fn)
+        except (TypeError, ValueError):
+            signature = None
+        capture_input = spec.capture_input
+
+        def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Scope:
+            scope = spec._start(name)
+            if capture_input and scope._policy.on_span:
+                scope.record_input(_bound_arguments(signature, args, kwargs))
+            return scope
+
+        return wrap_callable(fn, begin)
+
+    # --- context manager ---------------------------------------------------------------------------
+    def __enter__(self) -> ActiveStep:
+        scope = self._start(self.name or self.kind.value)
+        token = otel_context.attach(scope.context)
+        self._active.append((scope, token))
+        return ActiveStep(scope)
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        scope, token = self._active.pop()
+        otel_context.detach(cast("Any", token))
+        try:
+            scope.finish(None, exc)
+        except Exception:
+            logger.debug("spyglass: finishing a step failed", exc_info=True)
+
+    async def __aenter__(self) -> ActiveStep:
+        return self.__enter__()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+    def __repr__(self) -> str:
+        return f"<{self.kind.value} step {self.name!r}>"
+
+
+def _copy(step: Step, **changes: Any) -> Step:
+    values: dict[str, Any] = {
+        "name": step.name,
+        "description": step.description,
+        "data_source_id": step.data_source_id,
+        "capture_input": step.capture_input,
+        "capture_output": step.capture_output,
+        "attributes": step.attributes,
+    }
+    values.update(changes)
+    return Step(step.kind, **values)
+
+
+class StepFactory:
+    """``@kind``, ``@kind()``, ``@kind("name", ...)`` and ``with kind("name") as step:``."""
+
+    __slots__ = ("kind",)
+
+    def __init__(self, kind: StepKind) -> None:
+        self.kind = kind
+
+    @overload
+    def __call__(self, fn: _F, /) -> _F: ...
+
+    @overload
+    def __call__(
+        self,
+        step_name: str | None = None,
+        /,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        data_source_id: str | None = None,
+        capture_input: bool = True,
+        capture_output: bool = True,
+        attributes: Mapping[str, AttributeValue] | None = None,
+    ) -> Step: ...
+
+    def __call__(self, fn_or_name: Any = None, /, **options: Any) -> Any:
+        if callable(fn_or_name):
+            if options:
+                raise TypeError(f"@{self.kind.value}(...) takes options as keywords with the name first")
+            return Step(self.kind)(fn_or_name)
+        if "name" in options:
+            if fn_or_name is not None:
+                raise TypeError("give the step name once")
+            fn_or_name = options.pop("name")
+        return Step(self.kind, fn_or_name, **options)
+
+    def __repr__(self) -> str:
+        return f"<spyglass step factory {self.kind.value!r}>"
+
+
+workflow = StepFactory(StepKind.WORKFLOW)
+"""A whole pipeline run: ``invoke_workflow {name}``."""
+task = StepFactory(StepKind.TASK)
+"""A generic step (parse, rerank, format...): a span named after it."""
+agent = StepFactory(StepKind.AGENT)
+"""An in-process agent: ``invoke_agent {name}``."""
+tool = StepFactory(StepKind.TOOL)
+"""A tool the model calls: ``execute_tool {name}`` with its arguments and result."""
+retrieval = StepFactory(StepKind.RETRIEVAL)
+"""A retriever: ``retrieval {data_source_id}`` with the query and the documents."""
