@@ -4,14 +4,16 @@ Public API:
 
 - :func:`price` / :class:`Pricer`: cost attributes for a span's attributes (``genai-prices``, offline, with
   user overrides from ``OTEL_SPYGLASS_PRICES_FILE``). The trace store imports this rather than copying it.
+- :class:`Redactor`: PII and secret detectors with mask / HMAC-hash / drop modes, for text and message JSON.
 """
 
 from __future__ import annotations
 
 from spyglass.exporter._cost import PriceOverride, Pricer, load_price_overrides, price
 from spyglass.exporter._modes import ContentMode, RedactionMode
+from spyglass.exporter._redaction import Redactor
 
-__all__ = ["ContentMode", "PriceOverride", "Pricer", "RedactionMode", "load_price_overrides", "price"]
+__all__ = ["ContentMode", "PriceOverride", "Pricer", "RedactionMode", "Redactor", "load_price_overrides", "price"]
 
 # Reprs and docs show the public path (spyglass.exporter.Pricer), as httpx does.
 for _name in __all__:

@@ -1,0 +1,149 @@
+"""The redaction engine: find sensitive values in text or message JSON and mask, hash or drop them.
+
+Usage::
+
+    from spyglass.exporter import Redactor
+    r = Redactor()                       # all built-in detectors, mask mode
+    r.redact_text("mail bob@example.com")  # ("mail [REDACTED:EMAIL]", ["EMAIL"])
+    r.redact_json('[{"role":"user","parts":[{"type":"text","content":"call +44 20 7946 0958"}]}]')
+
+Message JSON is parsed and only string leaves are rewritten (structural keys such as ``type`` and ``role``
+are left alone), so the result is the same shape and still valid against the GenAI schemas. Hash mode
+writes ``[KIND:<12 hex of HMAC-SHA256>]`` so equal values stay joinable across spans without being
+readable; drop mode removes the whole string that held a value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from spyglass.exporter._detectors import BUILTIN_DETECTORS, Detector, custom_detector
+from spyglass.exporter._modes import RedactionMode
+
+__all__ = ["Redactor"]
+
+_log = logging.getLogger(__name__)
+
+# Keys of the message JSON whose values are structure, not content.
+_STRUCTURAL_KEYS = frozenset({"type", "role", "finish_reason", "mime_type", "modality", "id", "name"})
+_JSON_SEPARATORS = (",", ":")
+
+
+class Redactor:
+    """Detect and replace sensitive values. Immutable after construction, so safe to share across threads.
+
+    ``detectors`` names the built-ins to use (``None``: all of them); ``patterns`` adds custom ones
+    (``{"NAME": regex}``; a bad regex raises ``ValueError`` naming it).
+    """
+
+    def __init__(
+        self,
+        *,
+        detectors: Iterable[str] | None = None,
+        mode: RedactionMode = RedactionMode.MASK,
+        hmac_key: bytes | None = None,
+        patterns: Mapping[str, str] | None = None,
+    ) -> None:
+        builtins = {d.name: d for d in BUILTIN_DETECTORS}
+        if detectors is None:
+            chosen = list(BUILTIN_DETECTORS)
+        else:
+            names = [n.strip().upper() for n in detectors if n.strip() and n.strip().lower() != "none"]
+            unknown = [n for n in names if n not in builtins]
+            if unknown:
+                raise ValueError(f"unknown redaction detectors {unknown}; known: {sorted(builtins)}")
+            chosen = [d for d in BUILTIN_DETECTORS if d.name in names]
+        chosen.extend(custom_detector(name, regex) for name, regex in (patterns or {}).items())
+        self._detectors: tuple[Detector, ...] = tuple(chosen)
+        self.mode = mode
+        if mode is RedactionMode.HASH and hmac_key is None:
+            _log.warning("redaction hash mode without a key: using a random per-process key")
+        self._key = hmac_key or secrets.token_bytes(32)
+
+    @property
+    def detector_names(self) -> tuple[str, ...]:
+        return tuple(d.name for d in self._detectors)
+
+    def find(self, text: str) -> list[tuple[int, int, str]]:
+        """Non-overlapping ``(start, end, kind)`` matches, earlier detectors winning ties, sorted by start."""
+        found: list[tuple[int, int, str]] = []
+        for det in self._detectors:
+            if not det.gate(text):
+                continue
+            validate = det.validate
+            for m in det.pattern.finditer(text):
+                start, end = m.span()
+                if start == end or (validate is not None and not validate(m.group())):
+                    continue
+                if any(s < end and start < e for s, e, _ in found):
+                    continue
+                found.append((start, end, det.name))
+        found.sort()
+        return found
+
+    def _replacement(self, kind: str, value: str) -> str:
+        if self.mode is RedactionMode.HASH:
+            digest = hmac.new(self._key, value.encode("utf-8"), hashlib.sha256).hexdigest()[:12]
+            return f"[{kind}:{digest}]"
+        return f"[REDACTED:{kind}]"
+
+    def redact_text(self, text: str, hits: list[str] | None = None) -> tuple[str, list[str]]:
+        """``(redacted text, kinds found)``; the text object itself comes back when nothing was found."""
+        hits = [] if hits is None else hits
+        found = self.find(text)
+        if not found:
+            return text, hits
+        hits.extend(kind for _, _, kind in found)
+        if self.mode is RedactionMode.DROP:
+            return "", hits
+        out: list[str] = []
+        pos = 0
+        for start, end, kind in found:
+            out.append(text[pos:start])
+            out.append(self._replacement(kind, text[start:end]))
+            pos = end
+        out.append(text[pos:])
+        return "".join(out), hits
+
+    def _walk(self, node: Any, hits: list[str]) -> Any:
+        if isinstance(node, str):
+            return self.redact_text(node, hits)[0]
+        if isinstance(node, list):
+            return [self._walk(item, hits) for item in node]
+        if isinstance(node, dict):
+            return {
+                k: v if k in _STRUCTURAL_KEYS and isinstance(v, str) else self._walk(v, hits) for k, v in node.items()
+            }
+        return node
+
+    def redact_json(self, text: str, hits: list[str] | None = None) -> tuple[str, list[str]]:
+        """Redact the string leaves of a JSON document, keeping its structure.
+
+        Text that is not JSON is redacted as plain text. The original string comes back when nothing was found.
+        """
+        hits = [] if hits is None else hits
+        if not any(det.gate(text) for det in self._detectors):
+            return text, hits
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            return self.redact_text(text, hits)
+        before = len(hits)
+        redacted = self._walk(doc, hits)
+        if len(hits) == before:
+            return text, hits
+        return json.dumps(redacted, ensure_ascii=False, separators=_JSON_SEPARATORS), hits
+
+    def redact_value(self, value: Any, hits: list[str], *, as_json: bool = False) -> Any:
+        """Redact an attribute value: a string (as JSON when asked) or a sequence of strings."""
+        if isinstance(value, str):
+            return (self.redact_json if as_json else self.redact_text)(value, hits)[0]
+        if isinstance(value, list | tuple) and value and isinstance(value[0], str):
+            return tuple(self.redact_text(v, hits)[0] if isinstance(v, str) else v for v in value)
+        return value
