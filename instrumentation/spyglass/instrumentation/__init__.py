@@ -11,10 +11,12 @@ from spyglass.instrumentation._context import (
     install_context_processor,
     using_attributes,
 )
+from spyglass.instrumentation._anthropic import AnthropicInstrumentor
 from spyglass.instrumentation._openai import OpenAIInstrumentor
 from spyglass.instrumentation._steps import Step, StepKind, agent, configure_steps, retrieval, task, tool, workflow
 
 __all__: list[str] = [
+    "AnthropicInstrumentor",
     "ContextAttributesSpanProcessor",
     "OpenAIInstrumentor",
     "Step",
