@@ -217,3 +217,88 @@ Default ``false``. When true, ``using_attributes`` also puts ``user.id``, ``sess
 ``spyglass.tenant.id`` in W3C baggage (sent downstream by the propagator), and the context-attributes span
 processor stamps spans with those three keys from incoming baggage.
 """
+
+# --- the trace store (`spyglass serve` and the CLI) ----------------------------------------------
+OTEL_SPYGLASS_STORE_DB: Final = "OTEL_SPYGLASS_STORE_DB"
+"""
+.. envvar:: OTEL_SPYGLASS_STORE_DB
+
+Default ``spyglass/spyglass.db`` under the user's data directory (``$XDG_DATA_HOME`` or ``~/.local/share``;
+Application Support on macOS; ``%LOCALAPPDATA%`` on Windows): the store's SQLite database (``--db``).
+"""
+OTEL_SPYGLASS_STORE_HOST: Final = "OTEL_SPYGLASS_STORE_HOST"
+"""
+.. envvar:: OTEL_SPYGLASS_STORE_HOST
+
+Default ``127.0.0.1``: the address ``spyglass serve`` listens on (``--host``). A non-loopback address needs
+a token or ``--insecure``.
+"""
+OTEL_SPYGLASS_STORE_PORT: Final = "OTEL_SPYGLASS_STORE_PORT"
+"""
+.. envvar:: OTEL_SPYGLASS_STORE_PORT
+
+Default ``4319``: the API and web UI port (``--port``).
+"""
+OTEL_SPYGLASS_STORE_OTLP_GRPC_PORT: Final = "OTEL_SPYGLASS_STORE_OTLP_GRPC_PORT"
+"""
+.. envvar:: OTEL_SPYGLASS_STORE_OTLP_GRPC_PORT
+
+Default ``4317``: the OTLP/gRPC port (``--otlp-grpc-port``; ``-1`` turns it off).
+"""
+OTEL_SPYGLASS_STORE_OTLP_HTTP_PORT: Final = "OTEL_SPYGLASS_STORE_OTLP_HTTP_PORT"
+"""
+.. envvar:: OTEL_SPYGLASS_STORE_OTLP_HTTP_PORT
+
+Default ``4318``: the OTLP/HTTP port (``--otlp-http-port``; ``-1`` serves ``/v1/traces`` on the API port only).
+"""
+OTEL_SPYGLASS_STORE_AUTH_TOKEN: Final = "OTEL_SPYGLASS_STORE_AUTH_TOKEN"
+"""
+.. envvar:: OTEL_SPYGLASS_STORE_AUTH_TOKEN
+
+Default none: when set, the API, UI and OTLP endpoints require ``Authorization: Bearer <token>``
+(``--auth-token``); the CLI sends it to ``--url``.
+"""
+OTEL_SPYGLASS_STORE_TENANT_TOKENS: Final = "OTEL_SPYGLASS_STORE_TENANT_TOKENS"
+"""
+.. envvar:: OTEL_SPYGLASS_STORE_TENANT_TOKENS
+
+Default none: ``tenant=token,...``; each token reads and writes its own tenant only (``--tenant-tokens``).
+"""
+OTEL_SPYGLASS_STORE_INSECURE: Final = "OTEL_SPYGLASS_STORE_INSECURE"
+"""
+.. envvar:: OTEL_SPYGLASS_STORE_INSECURE
+
+Default ``false``: allow a non-loopback ``--host`` without a token (``--insecure``).
+"""
+OTEL_SPYGLASS_STORE_MAX_REQUEST_SIZE: Final = "OTEL_SPYGLASS_STORE_MAX_REQUEST_SIZE"
+"""
+.. envvar:: OTEL_SPYGLASS_STORE_MAX_REQUEST_SIZE
+
+Default ``32MiB``: the largest OTLP request, compressed or not (413 / ``RESOURCE_EXHAUSTED`` above it).
+"""
+OTEL_SPYGLASS_STORE_MAX_PENDING_SPANS: Final = "OTEL_SPYGLASS_STORE_MAX_PENDING_SPANS"
+"""
+.. envvar:: OTEL_SPYGLASS_STORE_MAX_PENDING_SPANS
+
+Default ``200000``: spans waiting for the writer before senders get 503 + ``Retry-After`` /
+``RESOURCE_EXHAUSTED``.
+"""
+OTEL_SPYGLASS_STORE_RETENTION_AGE: Final = "OTEL_SPYGLASS_STORE_RETENTION_AGE"
+"""
+.. envvar:: OTEL_SPYGLASS_STORE_RETENTION_AGE
+
+Default none (keep everything): delete spans older than this age (``30d``, ``12h``); dataset spans are kept.
+"""
+OTEL_SPYGLASS_STORE_RETENTION_SIZE: Final = "OTEL_SPYGLASS_STORE_RETENTION_SIZE"
+"""
+.. envvar:: OTEL_SPYGLASS_STORE_RETENTION_SIZE
+
+Default none: above this database size (``10GB``) the oldest spans are deleted; dataset spans are kept.
+"""
+OTEL_SPYGLASS_STORE_URL: Final = "OTEL_SPYGLASS_STORE_URL"
+"""
+.. envvar:: OTEL_SPYGLASS_STORE_URL
+
+Default none: the CLI (``tail``, ``search``, ``stats``, ``export``) asks this running server instead of
+reading the database file (``--url``).
+"""
