@@ -1,6 +1,7 @@
 """The ``spyglass`` command.
 
-``spyglass --version`` works on the core install; the other commands need the ``store`` extra and say so.
+``spyglass --version`` works on the core install; the other commands need the ``store`` extra
+(click, rich, Starlette, uvicorn) and say how to install it when it is missing.
 """
 
 from __future__ import annotations
@@ -21,8 +22,16 @@ def main(argv: list[str] | None = None) -> int:
     if args in (["--version"], ["-V"], ["version"]):
         print(f"spyglass {version()}")
         return 0
-    print("usage: spyglass --version", file=sys.stderr)
-    return 2
+    try:
+        from spyglass.store._cli import main as cli_main
+    except ImportError as exc:
+        print(
+            f"spyglass: this command needs the store extra ({exc.name or exc} is missing).\n"
+            "Install it with: pip install 'spyglass[store]'",
+            file=sys.stderr,
+        )
+        return 1
+    return cli_main(args)
 
 
 if __name__ == "__main__":

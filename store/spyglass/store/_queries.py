@@ -1,0 +1,806 @@
+"""The query layer: every read the API, the web UI and the CLI make, as typed functions over a connection.
+
+Each function takes a read connection (``sqlite3.Connection``; see :meth:`spyglass.store.Store.read`) and
+returns plain JSON-able data, so one call builds the data dict of a page and of its JSON twin.
+
+- :class:`Filters` (``Filters.from_params(query)``) is the one filter every view shares.
+- :func:`search_spans` -> ``{"items": [item], "next_cursor": str | None, "limit", "sort"}``
+- :func:`get_span` -> item plus ``attributes``, ``events``, ``links``, ``resource``, ``input_messages``,
+  ``output_messages`` (or raises :class:`NotFound`)
+- :func:`get_trace` -> ``{"trace_id", "spans": [item + "depth"], "tree": [item + "children"], "summary"}``
+- :func:`stats` -> ``{"count", "errors", "failure_rate", "latency_ms": {p50, p90, p95, p99, avg, max},
+  "tokens": {...}, "cost", "groups": [{"key", ...}], "buckets": [{"start", "start_ns", ...}]}``
+- :func:`iter_items` streams items in id order for exports.
+- :func:`list_datasets`, :func:`get_dataset`; writes (:func:`create_dataset`, :func:`add_to_dataset`,
+  :func:`delete_dataset`) run on the writer thread (``Store.write``).
+- :func:`facets` lists the distinct models, providers, services, tenants, statuses, operations.
+
+An item (one span) has the columns of :mod:`spyglass.store._schema` (minus ``attributes``, ``events``,
+``links``, ``resource_id``) plus ``timestamp`` (ISO 8601 UTC of ``start_ns``) and ``metadata`` as an object.
+
+Percentiles are nearest-rank: the value at position ``ceil(p / 100 * n)`` of the sorted latencies.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import re
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from typing import Any
+
+from spyglass.store._errors import BadRequest, NotFound
+from spyglass.store._records import normalise
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 1000
+
+ITEM_COLUMNS = [
+    "id",
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "tenant",
+    "name",
+    "kind",
+    "service",
+    "scope_name",
+    "start_ns",
+    "end_ns",
+    "duration_ms",
+    "status",
+    "status_message",
+    "is_llm",
+    "operation",
+    "provider",
+    "model",
+    "request_model",
+    "alias",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "cost",
+    "cost_source",
+    "user_id",
+    "session_id",
+    "input_text",
+    "output_text",
+    "tool_args",
+    "metadata",
+]
+_SELECT_ITEM = ", ".join(ITEM_COLUMNS)
+
+SORTS: dict[str, str] = {
+    "start": "start_ns",
+    "duration": "duration_ms",
+    "cost": "coalesce(cost, -1.0)",
+    "input_tokens": "coalesce(input_tokens, -1)",
+    "output_tokens": "coalesce(output_tokens, -1)",
+}
+"""Sort keys (``?sort=-start`` is newest first, the default)."""
+
+GROUPS: dict[str, str] = {
+    "model": "model",
+    "provider": "provider",
+    "service": "service",
+    "tenant": "tenant",
+    "status": "status",
+    "operation": "operation",
+    "alias": "alias",
+    "user": "user_id",
+    "session": "session_id",
+}
+"""What :func:`stats` can group by."""
+
+_LIST_FILTERS: dict[str, str] = {
+    "model": "model",
+    "provider": "provider",
+    "status": "status",
+    "service": "service",
+    "tenant": "tenant",
+    "operation": "operation",
+    "user": "user_id",
+    "session": "session_id",
+    "name": "name",
+    "alias": "alias",
+    "trace_id": "trace_id",
+}
+_STATUSES = ("success", "error", "timeout")
+_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d|w)$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_time(value: str, name: str = "time") -> int:
+    """Unix nanoseconds from ISO 8601, a relative age (``15m``, ``2h``, ``7d``) or a Unix number.
+
+    A number is read as seconds, milliseconds or nanoseconds by its size.
+    """
+    text = value.strip()
+    m = _RELATIVE.match(text)
+    if m:
+        return time.time_ns() - int(float(m.group(1)) * _UNITS[m.group(2)] * 1e9)
+    try:
+        number = float(text)
+    except ValueError:
+        pass
+    else:
+        if math.isnan(number) or math.isinf(number):
+            raise BadRequest(f"{name}: {value!r} is not a time")
+        if abs(number) >= 1e17:
+            return int(number)
+        if abs(number) >= 1e11:
+            return int(number * 1e6)
+        return int(number * 1e9)
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(
+            f"{name}: {value!r} is not a time (use ISO 8601, a Unix timestamp, or an age such as 15m, 2h, 7d)"
+        ) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return int(dt.timestamp() * 1e9)
+
+
+def _number(params: Mapping[str, Sequence[str]], key: str) -> float | None:
+    values = params.get(key)
+    if not values:
+        return None
+    try:
+        number = float(values[-1])
+    except ValueError:
+        raise BadRequest(f"{key}: {values[-1]!r} is not a number") from None
+    if math.isnan(number):
+        raise BadRequest(f"{key}: NaN is not allowed")
+    return number
+
+
+def _bool(params: Mapping[str, Sequence[str]], key: str) -> bool | None:
+    values = params.get(key)
+    if not values:
+        return None
+    text = values[-1].strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", "all"):
+        return False
+    raise BadRequest(f"{key}: {values[-1]!r} is not true or false")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which spans a view shows. Every field narrows; list fields match any of their values."""
+
+    model: tuple[str, ...] = ()
+    provider: tuple[str, ...] = ()
+    status: tuple[str, ...] = ()
+    service: tuple[str, ...] = ()
+    tenant: tuple[str, ...] = ()
+    operation: tuple[str, ...] = ()
+    user: tuple[str, ...] = ()
+    session: tuple[str, ...] = ()
+    name: tuple[str, ...] = ()
+    alias: tuple[str, ...] = ()
+    trace_id: tuple[str, ...] = ()
+    since_ns: int | None = None
+    until_ns: int | None = None
+    q: str | None = None
+    min_duration_ms: float | None = None
+    max_duration_ms: float | None = None
+    min_cost: float | None = None
+    llm: bool | None = None
+    """True: only LM calls (requests); False/None: every span."""
+    attrs: tuple[tuple[str, str], ...] = ()
+    """``attr.<key>=<value>``: attribute equality (the value is compared as text and as JSON)."""
+    meta: tuple[tuple[str, str], ...] = ()
+    """``meta.<key>=<value>``: metadata equality."""
+    dataset: int | None = None
+    """Only the spans of this dataset (its id)."""
+
+    PARAMS = (
+        "model provider status service tenant operation user session name alias trace_id since until q "
+        "min_duration_ms max_duration_ms min_cost llm attr.<key> meta.<key>"
+    )
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Sequence[str]]) -> Filters:
+        """Read query parameters (``{name: [values]}``); raises :class:`BadRequest` naming the bad ones."""
+        kwargs: dict[str, Any] = {}
+        problems: list[str] = []
+        for key, _column in _LIST_FILTERS.items():
+            values = [v for raw in params.get(key, ()) for v in ([raw] if key != "status" else raw.split(","))]
+            values = [v.strip() for v in values if v.strip()]
+            if values:
+                kwargs[key] = tuple(values)
+        for status in kwargs.get("status", ()):
+            if status not in _STATUSES:
+                problems.append(f"status: {status!r} is not one of {', '.join(_STATUSES)}")
+        for tid in kwargs.get("trace_id", ()):
+            if not re.fullmatch(r"[0-9a-f]{32}", tid):
+                problems.append(f"trace_id: {tid[:40]!r} is not 32 lowercase hex digits")
+        try:
+            if params.get("since"):
+                kwargs["since_ns"] = parse_time(params["since"][-1], "since")
+            if params.get("until"):
+                kwargs["until_ns"] = parse_time(params["until"][-1], "until")
+        except BadRequest as exc:
+            problems.append(exc.message)
+        q = " ".join(v for v in params.get("q", ()) if v.strip())
+        if q.strip():
+            kwargs["q"] = q.strip()
+        for key in ("min_duration_ms", "max_duration_ms", "min_cost"):
+            try:
+                kwargs[key] = _number(params, key)
+            except BadRequest as exc:
+                problems.append(exc.message)
+        try:
+            kwargs["llm"] = _bool(params, "llm")
+        except BadRequest as exc:
+            problems.append(exc.message)
+        attrs: list[tuple[str, str]] = []
+        meta: list[tuple[str, str]] = []
+        for key, param_values in params.items():
+            for prefix, target in (("attr.", attrs), ("meta.", meta)):
+                if key.startswith(prefix) and len(key) > len(prefix):
+                    target.extend((key[len(prefix) :], v) for v in param_values)
+        kwargs["attrs"] = tuple(attrs)
+        kwargs["meta"] = tuple(meta)
+        if problems:
+            raise BadRequest("invalid query parameters: " + "; ".join(problems), problems)
+        return cls(**kwargs)
+
+    def scoped(self, tenant: str | None) -> Filters:
+        """These filters limited to one tenant (a tenant-scoped token); ``None`` leaves them as they are."""
+        return self if tenant is None else replace(self, tenant=(tenant,))
+
+    def where(self) -> tuple[str, list[Any]]:
+        """The SQL condition and its parameters (everything parameterized)."""
+        clauses: list[str] = []
+        args: list[Any] = []
+        for key, column in _LIST_FILTERS.items():
+            values: tuple[str, ...] = getattr(self, key)
+            if values:
+                clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
+                args.extend(values)
+        if self.since_ns is not None:
+            clauses.append("start_ns >= ?")
+            args.append(self.since_ns)
+        if self.until_ns is not None:
+            clauses.append("start_ns < ?")
+            args.append(self.until_ns)
+        if self.min_duration_ms is not None:
+            clauses.append("duration_ms >= ?")
+            args.append(self.min_duration_ms)
+        if self.max_duration_ms is not None:
+            clauses.append("duration_ms <= ?")
+            args.append(self.max_duration_ms)
+        if self.min_cost is not None:
+            clauses.append("cost >= ?")
+            args.append(self.min_cost)
+        if self.llm:
+            clauses.append("is_llm = 1")
+        for column, pairs in (("attributes", self.attrs), ("metadata", self.meta)):
+            for key, value in pairs:
+                path = '$."' + key.replace('"', '""') + '"'
+                typed = _typed(value)
+                clauses.append(f"(json_extract({column}, ?) = ? OR json_extract({column}, ?) = ?)")
+                args.extend([path, value, path, typed])
+        if self.dataset is not None:
+            clauses.append("id IN (SELECT span_id FROM dataset_items WHERE dataset_id = ?)")
+            args.append(self.dataset)
+        if self.q:
+            clauses.append("id IN (SELECT rowid FROM spans_fts WHERE spans_fts MATCH ?)")
+            args.append(fts_query(self.q))
+        return (" AND ".join(clauses) or "1"), args
+
+    def to_params(self) -> dict[str, list[str]]:
+        """The query parameters that give these filters back (for links and the JSON twin)."""
+        out: dict[str, list[str]] = {}
+        for key in _LIST_FILTERS:
+            if getattr(self, key):
+                out[key] = list(getattr(self, key))
+        for key, ns in (("since", self.since_ns), ("until", self.until_ns)):
+            if ns is not None:
+                out[key] = [str(ns)]
+        for key in ("q", "min_duration_ms", "max_duration_ms", "min_cost"):
+            if getattr(self, key) is not None:
+                out[key] = [str(getattr(self, key))]
+        if self.llm is not None:
+            out["llm"] = ["true" if self.llm else "false"]
+        for key, value in self.attrs:
+            out.setdefault(f"attr.{key}", []).append(value)
+        for key, value in self.meta:
+            out.setdefault(f"meta.{key}", []).append(value)
+        return out
+
+
+def _typed(value: str) -> Any:
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return value
+    return parsed if isinstance(parsed, (int, float, str)) else value
+
+
+_FTS_TOKEN = re.compile(r'"[^"]*"|\S+')
+
+
+def fts_query(text: str) -> str:
+    """A user's search text as a safe FTS5 query: every word must appear; ``"a b"`` is a phrase;
+    a trailing ``*`` is a prefix search. FTS5 syntax characters are quoted, never interpreted."""
+    terms = []
+    for token in _FTS_TOKEN.findall(text):
+        prefix = token.endswith("*") and not token.startswith('"')
+        word = token.strip('"').rstrip("*") if not token.startswith('"') else token[1:-1]
+        if not word.strip():
+            continue
+        quoted = '"' + word.replace('"', '""') + '"'
+        terms.append(quoted + ("*" if prefix else ""))
+    if not terms:
+        raise BadRequest("q: the search text has no words")
+    return " ".join(terms)
+
+
+# --- items ---------------------------------------------------------------------------------------
+
+
+def _iso(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _item(row: Sequence[Any]) -> dict[str, Any]:
+    item = dict(zip(ITEM_COLUMNS, row, strict=False))
+    item["is_llm"] = bool(item["is_llm"])
+    item["metadata"] = json.loads(item["metadata"]) if item["metadata"] else {}
+    item["timestamp"] = _iso(item["start_ns"])
+    return item
+
+
+def _cursor_encode(sort: str, value: Any, row_id: int) -> str:
+    raw = json.dumps([sort, value, row_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _cursor_decode(cursor: str, sort: str) -> tuple[Any, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        got_sort, value, row_id = json.loads(raw)
+    except (ValueError, TypeError, binascii.Error):
+        raise BadRequest("cursor: not a cursor this API returned") from None
+    if got_sort != sort or not isinstance(row_id, int) or not isinstance(value, (int, float)):
+        raise BadRequest("cursor: it belongs to a different sort order; start again without a cursor")
+    return value, row_id
+
+
+def _limit(limit: int | None) -> int:
+    if limit is None:
+        return DEFAULT_LIMIT
+    if limit < 1 or limit > MAX_LIMIT:
+        raise BadRequest(f"limit: must be between 1 and {MAX_LIMIT}")
+    return limit
+
+
+def search_spans(
+    conn: sqlite3.Connection,
+    filters: Filters,
+    *,
+    sort: str = "-start",
+    cursor: str | None = None,
+    limit: int | None = None,
+) -> dict[str, Any]:
+    """One page of spans matching ``filters`` in ``sort`` order (``-`` prefix = descending).
+
+    ``next_cursor`` is ``None`` on the last page; pass it back as ``cursor`` for the next one.
+    """
+    n = _limit(limit)
+    desc = sort.startswith("-")
+    key = sort.lstrip("-+")
+    if key not in SORTS:
+        raise BadRequest(f"sort: {sort!r} is not one of {', '.join(SORTS)} (prefix - for descending)")
+    expr = SORTS[key]
+    where, args = filters.where()
+    if cursor:
+        value, row_id = _cursor_decode(cursor, sort)
+        op = "<" if desc else ">"
+        where += f" AND ({expr} {op} ? OR ({expr} = ? AND id {op} ?))"
+        args += [value, value, row_id]
+    order = "DESC" if desc else "ASC"
+    sql = f"SELECT {_SELECT_ITEM}, {expr} FROM spans WHERE {where} ORDER BY {expr} {order}, id {order} LIMIT ?"  # noqa: S608
+    rows = conn.execute(sql, [*args, n + 1]).fetchall()
+    more = len(rows) > n
+    rows = rows[:n]
+    items = [_item(r[:-1]) for r in rows]
+    next_cursor = _cursor_encode(sort, rows[-1][-1], rows[-1][0]) if more and rows else None
+    return {"items": items, "next_cursor": next_cursor, "limit": n, "sort": sort}
+
+
+def iter_items(
+    conn: sqlite3.Connection, filters: Filters, *, batch: int = 500, details: bool = False
+) -> Iterator[dict[str, Any]]:
+    """Every matching span in time order, fetched in batches (exports); ``details`` adds messages."""
+    where, args = filters.where()
+    last_start, last_id = -(2**63), -1
+    extra = ", attributes, events, links, resource_id" if details else ""
+    while True:
+        sql = (
+            f"SELECT {_SELECT_ITEM}{extra} FROM spans WHERE {where} AND (start_ns > ? OR (start_ns = ? AND id > ?)) "  # noqa: S608
+            "ORDER BY start_ns, id LIMIT ?"
+        )
+        rows = conn.execute(sql, [*args, last_start, last_start, last_id, batch]).fetchall()
+        for row in rows:
+            item = _item(row[: len(ITEM_COLUMNS)])
+            if details:
+                _add_details(conn, item, row[len(ITEM_COLUMNS) :])
+            yield item
+        if len(rows) < batch:
+            return
+        last_start, last_id = rows[-1][ITEM_COLUMNS.index("start_ns")], rows[-1][0]
+
+
+def count(conn: sqlite3.Connection, filters: Filters) -> int:
+    where, args = filters.where()
+    return int(conn.execute(f"SELECT count(*) FROM spans WHERE {where}", args).fetchone()[0])  # noqa: S608
+
+
+def _add_details(conn: sqlite3.Connection, item: dict[str, Any], extra: Sequence[Any]) -> None:
+    attributes_json, events_json, links_json, resource_id = extra
+    attributes = json.loads(attributes_json)
+    events = json.loads(events_json) if events_json else []
+    links = json.loads(links_json) if links_json else []
+    row = conn.execute("SELECT attributes FROM resources WHERE id = ?", (resource_id,)).fetchone()
+    resource = json.loads(row[0]) if row else {}
+    # Messages are derived again from the span as stored: the normaliser is a pure function of it.
+    rec = normalise(
+        trace_id=item["trace_id"],
+        span_id=item["span_id"],
+        parent_span_id=item["parent_span_id"],
+        name=item["name"],
+        kind=item["kind"],
+        start_ns=item["start_ns"],
+        end_ns=item["end_ns"],
+        attributes=attributes,
+        events=events,
+        links=links,
+        resource=resource,
+        scope_name=item["scope_name"],
+        status_code=0,
+        status_message=None,
+    )
+    item.update(
+        attributes=attributes,
+        events=events,
+        links=links,
+        resource=resource,
+        input_messages=rec.input_messages,
+        output_messages=rec.output_messages,
+    )
+
+
+def get_span(conn: sqlite3.Connection, trace_id: str, span_id: str, *, tenant: str | None = None) -> dict[str, Any]:
+    """One span with everything stored about it; :class:`NotFound` if absent (or another tenant's)."""
+    args: list[Any] = [trace_id, span_id]
+    extra = ""
+    if tenant is not None:
+        extra, args = " AND tenant = ?", [*args, tenant]
+    row = conn.execute(
+        f"SELECT {_SELECT_ITEM}, attributes, events, links, resource_id FROM spans "  # noqa: S608
+        f"WHERE trace_id = ? AND span_id = ?{extra}",
+        args,
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"span {span_id} of trace {trace_id} not found")
+    item = _item(row[: len(ITEM_COLUMNS)])
+    _add_details(conn, item, row[len(ITEM_COLUMNS) :])
+    return item
+
+
+def get_trace(conn: sqlite3.Connection, trace_id: str, *, tenant: str | None = None) -> dict[str, Any]:
+    """Every span of a trace, flat (in depth-first order, with ``depth``) and as a tree.
+
+    Spans whose parent is missing are roots. :class:`NotFound` when the trace has no span (for this tenant).
+    """
+    if not re.fullmatch(r"[0-9a-f]{32}", trace_id):
+        raise BadRequest("trace_id: expected 32 lowercase hex digits")
+    args: list[Any] = [trace_id]
+    extra = ""
+    if tenant is not None:
+        extra, args = " AND tenant = ?", [*args, tenant]
+    rows = conn.execute(
+        f"SELECT {_SELECT_ITEM} FROM spans WHERE trace_id = ?{extra} ORDER BY start_ns, id",  # noqa: S608
+        args,
+    ).fetchall()
+    if not rows:
+        raise NotFound(f"trace {trace_id} not found")
+    items = [_item(r) for r in rows]
+    by_id = {it["span_id"]: it for it in items}
+    children: dict[str | None, list[dict[str, Any]]] = {}
+    for it in items:
+        parent = it["parent_span_id"] if it["parent_span_id"] in by_id else None
+        children.setdefault(parent, []).append(it)
+    flat: list[dict[str, Any]] = []
+
+    def build(node: dict[str, Any], depth: int) -> dict[str, Any]:
+        node["depth"] = depth
+        flat.append(node)
+        kids = [build(c, depth + 1) for c in children.get(node["span_id"], [])]
+        return {**node, "children": kids}
+
+    tree = [build(root, 0) for root in children.get(None, [])]
+    start = min(it["start_ns"] for it in items)
+    end = max(it["end_ns"] for it in items)
+    summary = {
+        "span_count": len(items),
+        "llm_count": sum(1 for it in items if it["is_llm"]),
+        "error_count": sum(1 for it in items if it["status"] != "success"),
+        "start_ns": start,
+        "timestamp": _iso(start),
+        "duration_ms": (end - start) / 1e6,
+        "cost": _sum(it["cost"] for it in items),
+        "input_tokens": _sum(it["input_tokens"] for it in items),
+        "output_tokens": _sum(it["output_tokens"] for it in items),
+        "services": sorted({it["service"] for it in items if it["service"]}),
+        "tenant": items[0]["tenant"],
+    }
+    return {"trace_id": trace_id, "spans": flat, "tree": tree, "summary": summary}
+
+
+def _sum(values: Any) -> Any:
+    present = [v for v in values if v is not None]
+    return sum(present) if present else None
+
+
+# --- statistics ----------------------------------------------------------------------------------
+
+
+def percentile(sorted_values: Sequence[float], p: float) -> float | None:
+    """Nearest-rank percentile of already sorted values."""
+    if not sorted_values:
+        return None
+    rank = max(math.ceil(p / 100 * len(sorted_values)), 1)
+    return float(sorted_values[rank - 1])
+
+
+_BUCKET = re.compile(r"^(\d+)\s*(s|m|h|d)$")
+
+
+def parse_bucket(value: str | None, span_ns: int | None = None) -> int | None:
+    """Bucket width in ns from ``30s``/``5m``/``1h``/``1d``, a number of seconds, or ``auto`` (about 60 buckets)."""
+    if value is None or value == "":
+        return None
+    if value == "auto":
+        if not span_ns:
+            return 3600 * 10**9
+        for seconds in (1, 5, 10, 30, 60, 300, 600, 1800, 3600, 3 * 3600, 6 * 3600, 86400, 7 * 86400):
+            if span_ns / (seconds * 1e9) <= 60:
+                return seconds * 10**9
+        return 30 * 86400 * 10**9
+    m = _BUCKET.match(value.strip())
+    if m:
+        seconds = int(m.group(1)) * _UNITS[m.group(2)]
+    else:
+        try:
+            seconds = int(value)
+        except ValueError:
+            raise BadRequest(f"bucket: {value!r} is not a width such as 30s, 5m, 1h, 1d or auto") from None
+    if seconds < 1:
+        raise BadRequest("bucket: width must be at least 1s")
+    return seconds * 10**9
+
+
+def _summarise(durations: list[float], agg: Sequence[Any]) -> dict[str, Any]:
+    n, errors, avg, mx, tin, tout, tcr, tcw, treas, cost = agg
+    durations.sort()
+    return {
+        "count": n,
+        "errors": errors,
+        "failure_rate": (errors / n) if n else 0.0,
+        "latency_ms": {
+            "p50": percentile(durations, 50),
+            "p90": percentile(durations, 90),
+            "p95": percentile(durations, 95),
+            "p99": percentile(durations, 99),
+            "avg": avg,
+            "max": mx,
+        },
+        "tokens": {
+            "input": tin or 0,
+            "output": tout or 0,
+            "cache_read": tcr or 0,
+            "cache_write": tcw or 0,
+            "reasoning": treas or 0,
+        },
+        "cost": cost or 0.0,
+    }
+
+
+_AGG = (
+    "count(*), sum(status != 'success'), avg(duration_ms), max(duration_ms), sum(input_tokens), "
+    "sum(output_tokens), sum(cache_read_tokens), sum(cache_write_tokens), sum(reasoning_tokens), sum(cost)"
+)
+
+
+def stats(
+    conn: sqlite3.Connection,
+    filters: Filters,
+    *,
+    group_by: str | None = None,
+    bucket: str | None = None,
+) -> dict[str, Any]:
+    """Totals for the filtered spans, and optionally per group and per time bucket.
+
+    When ``filters.llm`` is ``None`` the statistics cover LM calls only (requests), which is what the
+    numbers mean to a reader; pass ``llm=false`` to count every span. ``failure_rate`` counts ``error``
+    and ``timeout``. Groups are sorted by count, largest first.
+    """
+    if filters.llm is None:
+        filters = replace(filters, llm=True)
+    if group_by is not None and group_by not in GROUPS:
+        raise BadRequest(f"group_by: {group_by!r} is not one of {', '.join(GROUPS)}")
+    where, args = filters.where()
+    total = conn.execute(f"SELECT {_AGG}, min(start_ns), max(start_ns) FROM spans WHERE {where}", args).fetchone()  # noqa: S608
+    width = parse_bucket(bucket, (total[11] - total[10]) if total[0] else None)
+    group_col = GROUPS[group_by] if group_by else "NULL"
+    bucket_col = f"(start_ns / {width}) * {width}" if width else "NULL"
+    all_durations: list[float] = []
+    by_group: dict[Any, list[float]] = {}
+    by_bucket: dict[Any, list[float]] = {}
+    for g, b, d in conn.execute(f"SELECT {group_col}, {bucket_col}, duration_ms FROM spans WHERE {where}", args):  # noqa: S608
+        all_durations.append(d)
+        if group_by:
+            by_group.setdefault(g, []).append(d)
+        if width:
+            by_bucket.setdefault(b, []).append(d)
+    out = _summarise(all_durations, total[:10])
+    out["filters"] = filters.to_params()
+    out["group_by"] = group_by
+    out["groups"] = []
+    out["buckets"] = []
+    if group_by:
+        rows = conn.execute(
+            f"SELECT {group_col}, {_AGG} FROM spans WHERE {where} GROUP BY 1 ORDER BY 2 DESC, 1",  # noqa: S608
+            args,
+        ).fetchall()
+        out["groups"] = [{"key": r[0], **_summarise(by_group.get(r[0], []), r[1:])} for r in rows]
+    if width:
+        rows = conn.execute(
+            f"SELECT {bucket_col}, {_AGG} FROM spans WHERE {where} GROUP BY 1 ORDER BY 1",  # noqa: S608
+            args,
+        ).fetchall()
+        out["bucket_ns"] = width
+        out["buckets"] = [
+            {"start_ns": r[0], "start": _iso(r[0]), **_summarise(by_bucket.get(r[0], []), r[1:])} for r in rows
+        ]
+    return out
+
+
+def facets(conn: sqlite3.Connection, filters: Filters, *, limit: int = 100) -> dict[str, list[dict[str, Any]]]:
+    """Distinct values with counts for the filter dropdowns (models, providers, services, ...)."""
+    where, args = filters.where()
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name in ("model", "provider", "service", "tenant", "status", "operation"):
+        column = GROUPS[name]
+        rows = conn.execute(
+            f"SELECT {column}, count(*) FROM spans WHERE {where} AND {column} IS NOT NULL "  # noqa: S608
+            "GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?",
+            [*args, limit],
+        ).fetchall()
+        out[name] = [{"value": r[0], "count": r[1]} for r in rows]
+    return out
+
+
+# --- datasets ------------------------------------------------------------------------------------
+
+_DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+def _dataset(row: Sequence[Any]) -> dict[str, Any]:
+    return {
+        "id": row[0],
+        "name": row[1],
+        "tenant": row[2],
+        "description": row[3],
+        "created": _iso(row[4]),
+        "size": row[5],
+    }
+
+
+_DATASET_SELECT = (
+    "SELECT d.id, d.name, d.tenant, d.description, d.created_ns, "
+    "(SELECT count(*) FROM dataset_items i WHERE i.dataset_id = d.id) FROM datasets d"
+)
+
+
+def list_datasets(conn: sqlite3.Connection, *, tenant: str | None = None) -> list[dict[str, Any]]:
+    if tenant is None:
+        rows = conn.execute(_DATASET_SELECT + " ORDER BY d.name, d.tenant").fetchall()
+    else:
+        rows = conn.execute(_DATASET_SELECT + " WHERE d.tenant = ? ORDER BY d.name", (tenant,)).fetchall()
+    return [_dataset(r) for r in rows]
+
+
+def get_dataset(conn: sqlite3.Connection, name: str, *, tenant: str = "") -> dict[str, Any]:
+    row = conn.execute(_DATASET_SELECT + " WHERE d.name = ? AND d.tenant = ?", (name, tenant)).fetchone()
+    if row is None:
+        raise NotFound(f"dataset {name!r} not found")
+    return _dataset(row)
+
+
+def create_dataset(conn: sqlite3.Connection, name: str, *, tenant: str = "", description: str = "") -> dict[str, Any]:
+    """Create a dataset (writer thread). Names: letters, digits, ``_.-``; unique per tenant."""
+    if not _DATASET_NAME.match(name):
+        raise BadRequest("name: 1-100 characters of letters, digits, '_', '.', '-', starting with a letter or digit")
+    try:
+        conn.execute(
+            "INSERT INTO datasets (name, tenant, description, created_ns) VALUES (?, ?, ?, ?)",
+            (name, tenant, description, time.time_ns()),
+        )
+    except sqlite3.IntegrityError:
+        raise BadRequest(f"dataset {name!r} already exists") from None
+    return get_dataset(conn, name, tenant=tenant)
+
+
+def add_to_dataset(
+    conn: sqlite3.Connection,
+    name: str,
+    *,
+    tenant: str = "",
+    ids: Sequence[int] = (),
+    spans: Sequence[tuple[str, str]] = (),
+    filters: Filters | None = None,
+) -> dict[str, Any]:
+    """Add spans (writer thread) by row id, by ``(trace_id, span_id)`` or by filter; returns the dataset.
+
+    Only spans of the dataset's tenant can be added when the dataset has one.
+    """
+    ds = get_dataset(conn, name, tenant=tenant)
+    now = time.time_ns()
+    tenant_clause = " AND tenant = ?" if tenant else ""
+    tenant_args = [tenant] if tenant else []
+    for row_id in ids:
+        conn.execute(
+            f"INSERT OR IGNORE INTO dataset_items (dataset_id, span_id, added_ns) "  # noqa: S608
+            f"SELECT ?, id, ? FROM spans WHERE id = ?{tenant_clause}",
+            [ds["id"], now, int(row_id), *tenant_args],
+        )
+    for trace_id, span_id in spans:
+        conn.execute(
+            f"INSERT OR IGNORE INTO dataset_items (dataset_id, span_id, added_ns) "  # noqa: S608
+            f"SELECT ?, id, ? FROM spans WHERE trace_id = ? AND span_id = ?{tenant_clause}",
+            [ds["id"], now, trace_id, span_id, *tenant_args],
+        )
+    if filters is not None:
+        f = filters.scoped(tenant) if tenant else filters
+        where, args = f.where()
+        conn.execute(
+            f"INSERT OR IGNORE INTO dataset_items (dataset_id, span_id, added_ns) "  # noqa: S608
+            f"SELECT ?, id, ? FROM spans WHERE {where}",
+            [ds["id"], now, *args],
+        )
+    return get_dataset(conn, name, tenant=tenant)
+
+
+def delete_dataset(conn: sqlite3.Connection, name: str, *, tenant: str = "") -> None:
+    ds = get_dataset(conn, name, tenant=tenant)
+    conn.execute("DELETE FROM dataset_items WHERE dataset_id = ?", (ds["id"],))
+    conn.execute("DELETE FROM datasets WHERE id = ?", (ds["id"],))
+
+
+def overview(conn: sqlite3.Connection) -> dict[str, Any]:
+    """Store-wide numbers for ``/-/status``: span count, LM calls, first and last span time."""
+    n, llm, first, last = conn.execute(
+        "SELECT count(*), coalesce(sum(is_llm), 0), min(start_ns), max(start_ns) FROM spans"
+    ).fetchone()
+    return {
+        "spans": n,
+        "llm_calls": llm,
+        "first": _iso(first) if first else None,
+        "last": _iso(last) if last else None,
+    }

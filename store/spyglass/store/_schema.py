@@ -1,0 +1,188 @@
+"""The SQLite schema of the trace store, as named migrations applied in order.
+
+One table holds every span whole (attributes, events, links as JSON, resource by reference) with the
+normalised request record promoted into typed columns, so that every filter and sort runs on an index.
+``spans_fts`` is an FTS5 index over the input text, output text and tool arguments; it is an external
+content table over ``spans`` (the text is stored once) kept in step by triggers.
+
+Columns of ``spans`` (the web UI and the query layer read these names):
+
+=====================  ========  ===========================================================
+column                 type      meaning
+=====================  ========  ===========================================================
+``id``                 int       row id (also the FTS rowid and the dataset reference)
+``trace_id``           text      32 lowercase hex digits
+``span_id``            text      16 lowercase hex digits
+``parent_span_id``     text      16 hex digits or NULL for a root span
+``tenant``             text      tenant ('' when none)
+``name``               text      span name
+``kind``               int       OTLP span kind number (1 internal ... 5 consumer)
+``service``            text      ``service.name`` of the resource
+``scope_name``         text      instrumentation scope name
+``start_ns``           int       start, Unix nanoseconds
+``end_ns``             int       end, Unix nanoseconds
+``duration_ms``        real      latency in milliseconds
+``status``             text      ``success`` | ``error`` | ``timeout``
+``status_message``     text      OTel status description or ``error.type``
+``is_llm``             int       1 for an LM call (the "requests" of the API)
+``operation``          text      ``gen_ai.operation.name`` (or the dialect's equivalent)
+``provider``           text      provider name
+``model``              text      the answering model (response model, else requested)
+``request_model``      text      the requested model
+``alias``              text      requested model when it differs from the answering model
+``input_tokens``...    int       input, output, cache_read, cache_write, reasoning tokens
+``cost``               real      USD (sent by the app, or priced by the store)
+``cost_source``        text      ``span`` | ``genai-prices`` | NULL (unpriced)
+``user_id``            text      ``user.id``
+``session_id``         text      ``session.id`` (or ``gen_ai.conversation.id``)
+``input_text``         text      the prompt as readable text (FTS)
+``output_text``        text      the response as readable text (FTS)
+``tool_args``          text      tool-call arguments (FTS)
+``metadata``           text      JSON object of ``spyglass.metadata.*`` / OpenInference metadata
+``attributes``         text      JSON object: every span attribute as sent
+``events``             text      JSON list of ``{"name", "time_ns", "attributes"}`` or NULL
+``links``              text      JSON list of ``{"trace_id", "span_id", "attributes"}`` or NULL
+``resource_id``        int       ``resources.id``
+``ingested_ns``        int       when the store wrote it
+=====================  ========  ===========================================================
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+from typing import Final
+
+MIGRATIONS: Final[tuple[tuple[str, str], ...]] = (
+    (
+        "0001_initial",
+        """
+        CREATE TABLE resources (
+            id INTEGER PRIMARY KEY,
+            attributes TEXT NOT NULL UNIQUE
+        );
+        CREATE TABLE spans (
+            id INTEGER PRIMARY KEY,
+            trace_id TEXT NOT NULL,
+            span_id TEXT NOT NULL,
+            parent_span_id TEXT,
+            tenant TEXT NOT NULL DEFAULT '',
+            name TEXT NOT NULL,
+            kind INTEGER NOT NULL DEFAULT 0,
+            service TEXT,
+            scope_name TEXT,
+            start_ns INTEGER NOT NULL,
+            end_ns INTEGER NOT NULL,
+            duration_ms REAL NOT NULL,
+            status TEXT NOT NULL,
+            status_message TEXT,
+            is_llm INTEGER NOT NULL DEFAULT 0,
+            operation TEXT,
+            provider TEXT,
+            model TEXT,
+            request_model TEXT,
+            alias TEXT,
+            input_tokens INTEGER,
+            output_tokens INTEGER,
+            cache_read_tokens INTEGER,
+            cache_write_tokens INTEGER,
+            reasoning_tokens INTEGER,
+            cost REAL,
+            cost_source TEXT,
+            user_id TEXT,
+            session_id TEXT,
+            input_text TEXT,
+            output_text TEXT,
+            tool_args TEXT,
+            metadata TEXT,
+            attributes TEXT NOT NULL,
+            events TEXT,
+            links TEXT,
+            resource_id INTEGER REFERENCES resources(id),
+            ingested_ns INTEGER NOT NULL
+        );
+        CREATE UNIQUE INDEX spans_trace ON spans (trace_id, span_id);
+        CREATE INDEX spans_start ON spans (start_ns);
+        CREATE INDEX spans_tenant ON spans (tenant, start_ns);
+        CREATE INDEX spans_model ON spans (model, start_ns);
+        CREATE INDEX spans_provider ON spans (provider, start_ns);
+        CREATE INDEX spans_service ON spans (service, start_ns);
+        CREATE INDEX spans_status ON spans (status, start_ns);
+        CREATE INDEX spans_session ON spans (session_id) WHERE session_id IS NOT NULL;
+        CREATE INDEX spans_user ON spans (user_id) WHERE user_id IS NOT NULL;
+        CREATE INDEX spans_ingested ON spans (ingested_ns);
+
+        CREATE VIRTUAL TABLE spans_fts USING fts5 (
+            input_text, output_text, tool_args,
+            content='spans', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
+        );
+        CREATE TRIGGER spans_fts_insert AFTER INSERT ON spans BEGIN
+            INSERT INTO spans_fts (rowid, input_text, output_text, tool_args)
+            VALUES (new.id, new.input_text, new.output_text, new.tool_args);
+        END;
+        CREATE TRIGGER spans_fts_delete AFTER DELETE ON spans BEGIN
+            INSERT INTO spans_fts (spans_fts, rowid, input_text, output_text, tool_args)
+            VALUES ('delete', old.id, old.input_text, old.output_text, old.tool_args);
+        END;
+
+        CREATE TABLE datasets (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            tenant TEXT NOT NULL DEFAULT '',
+            description TEXT NOT NULL DEFAULT '',
+            created_ns INTEGER NOT NULL,
+            UNIQUE (tenant, name)
+        );
+        CREATE TABLE dataset_items (
+            dataset_id INTEGER NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+            span_id INTEGER NOT NULL,
+            added_ns INTEGER NOT NULL,
+            PRIMARY KEY (dataset_id, span_id)
+        ) WITHOUT ROWID;
+        """,
+    ),
+)
+"""``(name, sql)`` in order; never edit a released migration, add a new one."""
+
+SCHEMA_VERSION: Final = len(MIGRATIONS)
+
+
+def configure(conn: sqlite3.Connection, *, readonly: bool = False) -> None:
+    """Per-connection settings: WAL, a busy timeout, and for readers ``query_only``."""
+    conn.execute("PRAGMA busy_timeout = 5000")
+    if readonly:
+        conn.execute("PRAGMA query_only = 1")
+        return
+    conn.execute("PRAGMA journal_mode = WAL")
+    # NORMAL in WAL mode: a committed transaction survives the process being killed (not power loss).
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA temp_store = MEMORY")
+    conn.execute("PRAGMA cache_size = -65536")
+
+
+def migrate(conn: sqlite3.Connection) -> list[str]:
+    """Apply the migrations not yet applied; return their names. Runs on the writer connection."""
+    conn.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_ns INTEGER NOT NULL)")
+    done = {row[0] for row in conn.execute("SELECT name FROM migrations")}
+    applied: list[str] = []
+    for name, sql in MIGRATIONS:
+        if name in done:
+            continue
+        # One transaction per migration, including its bookkeeping row (names are code constants).
+        record = f"INSERT INTO migrations (name, applied_ns) VALUES ('{name}', {time.time_ns()});"  # noqa: S608
+        conn.executescript("BEGIN;\n" + sql + "\n" + record + "\nCOMMIT;")
+        applied.append(name)
+    return applied
+
+
+def connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:
+    """Open the database at ``path``: the writer creates it, readers open it read-only."""
+    if readonly:
+        uri = Path(path).resolve().as_uri() + "?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
+    else:
+        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    configure(conn, readonly=readonly)
+    return conn

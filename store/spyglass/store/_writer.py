@@ -1,0 +1,357 @@
+"""The one writer: a thread that owns the write connection and commits batches of spans.
+
+Ingest calls :meth:`Writer.submit` with records and waits on the returned future, which completes only
+after the transaction holding those spans has committed (in WAL mode a commit survives the process being
+killed). Pending spans are bounded: when the queue holds ``max_pending`` spans, :meth:`submit` raises
+:class:`Overloaded` and the receivers answer ``RESOURCE_EXHAUSTED`` / 503 with ``Retry-After``.
+
+The same thread runs other writes (datasets) through :meth:`Writer.call`, and retention between batches.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from spyglass.store._records import Record
+from spyglass.store._schema import connect, migrate
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+SPAN_COLUMNS = [
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "tenant",
+    "name",
+    "kind",
+    "service",
+    "scope_name",
+    "start_ns",
+    "end_ns",
+    "duration_ms",
+    "status",
+    "status_message",
+    "is_llm",
+    "operation",
+    "provider",
+    "model",
+    "request_model",
+    "alias",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "cost",
+    "cost_source",
+    "user_id",
+    "session_id",
+    "input_text",
+    "output_text",
+    "tool_args",
+    "metadata",
+    "attributes",
+    "events",
+    "links",
+    "resource_id",
+    "ingested_ns",
+]
+_INSERT = f"INSERT OR IGNORE INTO spans ({', '.join(SPAN_COLUMNS)}) VALUES ({', '.join('?' * len(SPAN_COLUMNS))})"  # noqa: S608
+
+
+class Overloaded(Exception):
+    """The write queue is full; retry later."""
+
+
+class WriterClosed(Exception):
+    """The writer has stopped; nothing more is accepted."""
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """How much to keep: spans older than ``max_age_s`` and, above ``max_bytes``, the oldest go first.
+
+    Spans that belong to a dataset are kept regardless.
+    """
+
+    max_age_s: float | None = None
+    max_bytes: int | None = None
+    interval_s: float = 30.0
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def prepare(rec: Record) -> tuple[tuple[Any, ...], str]:
+    """The row of one record (without resource id and ingest time) and its resource JSON.
+
+    Runs on the receiving thread so that the writer thread only executes SQL.
+    """
+    row = (
+        rec.trace_id,
+        rec.span_id,
+        rec.parent_span_id,
+        rec.tenant,
+        rec.name,
+        rec.kind,
+        rec.service,
+        rec.scope_name,
+        rec.start_ns,
+        rec.end_ns,
+        rec.duration_ms,
+        rec.status,
+        rec.status_message,
+        1 if rec.is_llm else 0,
+        rec.operation,
+        rec.provider,
+        rec.model,
+        rec.request_model,
+        rec.alias,
+        rec.input_tokens,
+        rec.output_tokens,
+        rec.cache_read_tokens,
+        rec.cache_write_tokens,
+        rec.reasoning_tokens,
+        rec.cost,
+        rec.cost_source,
+        rec.user_id,
+        rec.session_id,
+        rec.input_text,
+        rec.output_text,
+        rec.tool_args,
+        _dumps(rec.metadata) if rec.metadata else None,
+        _dumps(rec.attributes),
+        _dumps(rec.events) if rec.events else None,
+        _dumps(rec.links) if rec.links else None,
+    )
+    return row, _dumps(dict(sorted(rec.resource.items())))
+
+
+class _Job:
+    __slots__ = ("fn", "future", "rows", "size")
+
+    def __init__(
+        self,
+        rows: Sequence[tuple[tuple[Any, ...], str]] | None,
+        fn: Callable[[sqlite3.Connection], Any] | None,
+    ) -> None:
+        self.rows = rows
+        self.fn = fn
+        self.size = len(rows) if rows is not None else 0
+        self.future: Future[Any] = Future()
+
+
+class Writer:
+    """Owns the write connection; see the module docstring."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        max_pending: int = 200_000,
+        batch_spans: int = 20_000,
+        retention: Retention | None = None,
+    ) -> None:
+        self.path = path
+        self.max_pending = max_pending
+        self.batch_spans = batch_spans
+        self.retention = retention or Retention()
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._pending = 0
+        self._lock = threading.Lock()
+        self._closed = False
+        self._conn = connect(path)
+        self.migrations_applied = migrate(self._conn)
+        self._resources: dict[str, int] = {}
+        self.spans_written = 0
+        self.spans_rejected_overload = 0
+        self._thread = threading.Thread(target=self._run, name="spyglass-store-writer", daemon=True)
+        self._thread.start()
+
+    # --- producers -------------------------------------------------------------------------------
+
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    def submit(self, rows: Sequence[tuple[tuple[Any, ...], str]]) -> Future[int]:
+        """Queue prepared rows; the future gives the number of spans accepted, once committed."""
+        job = _Job(rows, None)
+        with self._lock:
+            if self._closed:
+                raise WriterClosed("the store is shutting down")
+            # A batch bigger than the whole limit still goes through when the queue is empty.
+            if self._pending and self._pending + job.size > self.max_pending:
+                self.spans_rejected_overload += job.size
+                raise Overloaded(f"{self._pending} spans are waiting to be written")
+            self._pending += job.size
+        self._queue.put(job)
+        return job.future
+
+    def call(self, fn: Callable[[sqlite3.Connection], T]) -> Future[T]:
+        """Run ``fn(conn)`` on the writer thread inside a transaction; the future gives its result."""
+        job = _Job(None, fn)
+        with self._lock:
+            if self._closed:
+                raise WriterClosed("the store is shutting down")
+        self._queue.put(job)
+        return job.future
+
+    def close(self, timeout: float = 30.0) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._queue.put(None)
+        self._thread.join(timeout)
+        try:
+            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            self._conn.close()
+        except sqlite3.Error:
+            log.debug("closing the writer connection failed", exc_info=True)
+
+    # --- the thread ------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        next_retention = time.monotonic() + 1.0
+        stop = False
+        while not stop:
+            timeout = max(next_retention - time.monotonic(), 0.01)
+            try:
+                first = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                first = _IDLE
+            jobs: list[_Job] = []
+            if first is None:
+                stop = True
+            elif first is not _IDLE:
+                jobs.append(first)
+                size = first.size
+                while size < self.batch_spans:
+                    try:
+                        nxt = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is None:
+                        stop = True
+                        break
+                    jobs.append(nxt)
+                    size += nxt.size
+            if jobs:
+                self._commit(jobs)
+            if time.monotonic() >= next_retention:
+                next_retention = time.monotonic() + self.retention.interval_s
+                self._retain()
+
+    def _commit(self, jobs: list[_Job]) -> None:
+        try:
+            results = self._transaction(jobs)
+        except Exception:
+            # Find the culprit: each job alone, so one bad job fails only its own caller.
+            log.warning("a write batch failed; retrying its %d jobs one by one", len(jobs), exc_info=True)
+            for job in jobs:
+                try:
+                    (result,) = self._transaction([job])
+                    job.future.set_result(result)
+                except Exception as exc:
+                    job.future.set_exception(exc)
+                finally:
+                    self._release(job)
+            return
+        for job, result in zip(jobs, results, strict=False):
+            self._release(job)
+            job.future.set_result(result)
+
+    def _release(self, job: _Job) -> None:
+        with self._lock:
+            self._pending -= job.size
+
+    def _transaction(self, jobs: list[_Job]) -> list[Any]:
+        conn = self._conn
+        results: list[Any] = []
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            now = time.time_ns()
+            for job in jobs:
+                if job.rows is not None:
+                    conn.executemany(_INSERT, [(*row, self._resource_id(res), now) for row, res in job.rows])
+                    # Spans already stored (an exporter's retry) are ignored, and count as accepted.
+                    self.spans_written += job.size
+                    results.append(job.size)
+                else:
+                    assert job.fn is not None
+                    results.append(job.fn(conn))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            self._resources.clear()  # ids inserted by the rolled-back transaction are gone
+            raise
+        return results
+
+    def _resource_id(self, attributes: str) -> int:
+        rid = self._resources.get(attributes)
+        if rid is None:
+            conn = self._conn
+            conn.execute("INSERT OR IGNORE INTO resources (attributes) VALUES (?)", (attributes,))
+            rid = int(conn.execute("SELECT id FROM resources WHERE attributes = ?", (attributes,)).fetchone()[0])
+            if len(self._resources) > 10_000:
+                self._resources.clear()
+            self._resources[attributes] = rid
+        return rid
+
+    def _retain(self) -> None:
+        try:
+            retention_pass(self._conn, self.retention)
+        except Exception:
+            log.warning("retention pass failed", exc_info=True)
+
+
+_IDLE: Any = object()
+
+_KEEP = "id NOT IN (SELECT span_id FROM dataset_items)"
+
+
+def retention_pass(conn: sqlite3.Connection, retention: Retention, *, chunk: int = 5_000) -> int:
+    """Delete what the retention settings say must go, in small transactions; returns rows deleted."""
+    deleted = 0
+    if retention.max_age_s is not None:
+        cutoff = time.time_ns() - int(retention.max_age_s * 1e9)
+        while True:
+            conn.execute("BEGIN IMMEDIATE")
+            cur = conn.execute(
+                f"DELETE FROM spans WHERE id IN (SELECT id FROM spans WHERE start_ns < ? AND {_KEEP} LIMIT ?)",  # noqa: S608
+                (cutoff, chunk),
+            )
+            conn.execute("COMMIT")
+            deleted += cur.rowcount
+            if cur.rowcount < chunk:
+                break
+    if retention.max_bytes is not None:
+        for _ in range(1000):  # bounded: at most 1000 chunks per pass
+            page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+            pages = conn.execute("PRAGMA page_count").fetchone()[0]
+            used = pages - conn.execute("PRAGMA freelist_count").fetchone()[0]
+            if used * page_size <= retention.max_bytes:
+                break
+            conn.execute("BEGIN IMMEDIATE")
+            cur = conn.execute(
+                f"DELETE FROM spans WHERE id IN (SELECT id FROM spans WHERE {_KEEP} ORDER BY start_ns LIMIT ?)",  # noqa: S608
+                (chunk,),
+            )
+            conn.execute("COMMIT")
+            deleted += cur.rowcount
+            if cur.rowcount == 0:
+                break
+    return deleted
