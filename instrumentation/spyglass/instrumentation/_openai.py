@@ -124,10 +124,10 @@ def _responses_usage(inv: LLMInvocation, usage: Any) -> None:
 
 def _common_response(inv: LLMInvocation, resp: Any) -> None:
     rid = f(resp, "id")
-    if isinstance(rid, str):
+    if rid and isinstance(rid, str):
         inv.response_id = rid
     model = f(resp, "model")
-    if isinstance(model, str):
+    if model and isinstance(model, str):
         inv.response_model = model
     tier = f(resp, "service_tier")
     if isinstance(tier, str):
@@ -142,6 +142,7 @@ def _common_response(inv: LLMInvocation, resp: Any) -> None:
 
 def _on_chat(inv: LLMInvocation, resp: Any) -> None:
     _common_response(inv, resp)
+    _body_error(inv, resp)
     choices = f(resp, "choices", ())
     inv.finish_reasons = [f(c, "finish_reason") or "error" for c in choices]
     _chat_usage(inv, f(resp, "usage"))
@@ -183,9 +184,14 @@ def _on_response(inv: LLMInvocation, resp: Any) -> None:
     inv.finish_reasons = [reason]
     if inv.input_messages is not None or inv.operation == _FETCH_RESPONSE:
         inv.output_messages = list(messages)
+    _body_error(inv, resp)
+
+
+def _body_error(inv: LLMInvocation, resp: Any) -> None:
+    """A response that reports an error in its body (Responses ``error``, Azure's filtered 200s)."""
     err = f(resp, "error")
     if err is not None:
-        inv.attributes[gen_ai.ERROR_TYPE] = str(f(err, "code", "_OTHER"))
+        inv.error_type = str(f(err, "code") or f(err, "type") or gen_ai.ERROR_TYPE_OTHER)
 
 
 # --- stream accumulators ---------------------------------------------------------------------------
@@ -216,7 +222,7 @@ class ChatAccumulator:
 
     def accumulate(self, chunk: Any) -> bool:
         inv = self.inv
-        if inv.response_id is None:
+        if not inv.response_id:
             _common_response(inv, chunk)
         usage = getattr(chunk, "usage", None)
         choices = chunk.choices

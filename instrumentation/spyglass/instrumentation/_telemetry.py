@@ -135,6 +135,8 @@ class LLMInvocation:
     response_model: str | None = None
     finish_reasons: list[str] | None = None
     conversation_id: str | None = None
+    error_type: str | None = None
+    """Set by an adapter when a response reports a failure without an exception (a 200 with an error body)."""
 
     input_tokens: int | None = None
     output_tokens: int | None = None
@@ -258,6 +260,8 @@ class LLMTelemetry:
         duration = time.perf_counter() - inv.start_time
         if error is not None and error_type is None:
             error_type = error_type_of(error)
+        if error_type is None:
+            error_type = inv.error_type
         try:
             recording = span.is_recording()
             attrs: dict[str, AttributeValue] = {}
