@@ -41,7 +41,7 @@ def _consume(result: Any) -> None:
 
 
 @pytest.mark.parametrize("rec", RECORDINGS, ids=[r.name for r in RECORDINGS])
-def test_recording_replayed_through_sdk(rec: Any, replay: Any, instrumented: Any) -> None:
+def test_recording_replayed_through_sdk(rec: Any, replay: Any, instrumented: Any) -> None:  # noqa: F811
     replay.expect(rec)
     oai = openai_client(replay, rec)
     ant = anthropic_client(replay)
