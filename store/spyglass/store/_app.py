@@ -108,7 +108,8 @@ class AuthMiddleware:
 
 
 def _wants_protobuf(request: Request) -> bool:
-    return request.url.path == "/v1/traces" and "json" not in request.headers.get("content-type", "")
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return request.url.path == "/v1/traces" and ctype in ("application/x-protobuf", "application/protobuf")
 
 
 def _error_response(status: int, message: str, errors: list[str] | None, request: Request | None) -> Response:

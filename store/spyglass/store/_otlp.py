@@ -90,6 +90,8 @@ def decode_json(body: bytes) -> ExportTraceServiceRequest:
         doc = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PayloadError(f"invalid JSON: {exc}") from None
+    except RecursionError:
+        raise PayloadError("invalid JSON: nested too deeply") from None
     if not isinstance(doc, dict):
         raise PayloadError("OTLP/JSON body must be an object with a resourceSpans list")
     _hex_ids_to_base64(doc, "$")

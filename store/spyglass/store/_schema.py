@@ -150,10 +150,12 @@ SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 def configure(conn: sqlite3.Connection, *, readonly: bool = False) -> None:
     """Per-connection settings: WAL, a busy timeout, and for readers ``query_only``."""
-    conn.execute("PRAGMA busy_timeout = 5000")
     if readonly:
+        conn.execute("PRAGMA busy_timeout = 5000")
         conn.execute("PRAGMA query_only = 1")
         return
+    # The writer is the only writer: waiting long on an outside lock (a backup, the CLI) beats failing.
+    conn.execute("PRAGMA busy_timeout = 30000")
     conn.execute("PRAGMA journal_mode = WAL")
     # NORMAL in WAL mode: a committed transaction survives the process being killed (not power loss).
     conn.execute("PRAGMA synchronous = NORMAL")

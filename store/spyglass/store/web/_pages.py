@@ -25,7 +25,6 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -33,8 +32,8 @@ from starlette.routing import BaseRoute, Route
 from spyglass.semconv import extensions as ext
 from spyglass.semconv import gen_ai
 from spyglass.store import _queries as q
+from spyglass.store._app import AppContext, request_tenant
 from spyglass.store._errors import BadRequest, NotFound, StoreError, error_body
-from spyglass.store._store import Store
 from spyglass.store.web import _charts, _conversation, _format
 from spyglass.store.web._render import error_page, json_response, page, url
 
@@ -57,13 +56,6 @@ FILTER_LABELS: tuple[tuple[str, str], ...] = (
     ("until", "to"),
 )
 _STATUS_NAMES = {"ok": "success", "failed": "error"}
-
-TenantOf = Callable[[Request], "str | None"]
-
-
-def _default_tenant(request: Request) -> str | None:
-    """The tenant a tenant-scoped token limits this request to (set by the store's auth), else ``None``."""
-    return getattr(request.state, "tenant", None)
 
 
 def _wants_json(request: Request, name: str) -> tuple[bool, str]:
@@ -115,11 +107,15 @@ def _status(value: str | None) -> str:
 
 
 class Pages:
-    """The web UI over one :class:`~spyglass.store.Store`."""
+    """The web UI over the store of one app (:class:`~spyglass.store.AppContext`).
 
-    def __init__(self, store: Store, *, tenant_of: TenantOf | None = None) -> None:
-        self.store = store
-        self.tenant_of = tenant_of or _default_tenant
+    Every read is limited to the request's tenant when its token is scoped to one
+    (:func:`~spyglass.store._app.request_tenant`).
+    """
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self.tenant_of = request_tenant
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -142,10 +138,10 @@ class Pages:
     # --- plumbing --------------------------------------------------------------------------------
 
     async def _read(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        return await run_in_threadpool(self.store.read, fn, *args, **kwargs)
+        return await self.ctx.read(fn, *args, **kwargs)
 
     async def _write(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        return await run_in_threadpool(self.store.write, fn, *args, **kwargs)
+        return await self.ctx.write(fn, *args, **kwargs)
 
     def _filters(self, request: Request, params: dict[str, list[str]], *, llm_default: bool = True) -> q.Filters:
         given = _filter_params(params)
