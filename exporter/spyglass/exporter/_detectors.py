@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["BUILTIN_DETECTORS", "Detector", "custom_detector", "luhn_ok"]
+__all__ = ["BUILTIN_DETECTORS", "Detector", "custom_detector", "digit_runs", "iban_windows", "luhn_ok"]
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,10 @@ class Detector:
     pattern: re.Pattern[str]
     gate: Callable[[str], bool]
     validate: Callable[[str], bool] | None = None
+    windowed: str = ""
+    run_filter: Callable[[str, int], bool] | None = None
+    """For ``"run"`` detectors: ``(run text, digit count) -> worth scanning``; cheap, so most runs are skipped."""
+    """``""``: scan the whole text; ``"run"``: only :func:`digit_runs`; ``"iban"``: only :func:`iban_windows`."""
 
 
 def luhn_ok(digits: str) -> bool:
@@ -74,15 +78,68 @@ def _phone_ok(text: str) -> bool:
     return len(digits) == 10 or (len(digits) == 11 and digits[0] == "1")
 
 
+_DIGITS = "0123456789"
+# At least 8 characters: the shortest value any digit-based detector accepts ("10.0.0.1", "+4930901820").
+_RUN = re.compile(r"[0-9][0-9 ().:/+-]{7,}")
+_UPPER_PAIR = re.compile(r"[A-Z]{2}\d\d")
+_IBAN_BEFORE = 40  # an IBAN's country code and bank letters can precede its longest digit run
+_IBAN_AFTER = 8
+
+
 def _has_digits(text: str) -> bool:
-    return any(ch.isdigit() for ch in text)
+    return any(d in text for d in _DIGITS)
+
+
+_SEPARATORS = str.maketrans("", "", " ().:/+-")
+
+
+def digit_runs(text: str) -> list[tuple[int, int, str, int]]:
+    """``(start, end)`` of the runs of digits and separators (at least 8 characters) in ``text``.
+
+    Every digit-based detector's match lies inside one run (plus a leading ``+`` or ``(``), so scanning the
+    short runs instead of the whole string is what keeps redaction cheap on long prompts. ``end`` includes
+    one character after the run, so the patterns' look-aheads see what follows. Each run comes with its text
+    and digit count for the detectors' ``run_filter``.
+    """
+    n = len(text)
+    out: list[tuple[int, int, str, int]] = []
+    for m in _RUN.finditer(text):
+        s, e = m.span()
+        run = m.group()
+        if s and text[s - 1] in "+(":
+            s -= 1
+        out.append((s, e + 1 if e < n else e, run, len(run.translate(_SEPARATORS))))
+    return out
+
+
+def iban_windows(text: str, runs: list[tuple[int, int, str, int]]) -> list[tuple[int, int]]:
+    """Wider windows for IBANs, only around runs with a country code (two capitals and two digits) nearby."""
+    n = len(text)
+    out: list[tuple[int, int]] = []
+    for s, e, _run, digits in runs:
+        if digits < 8:  # every IBAN format has a run of at least 8 digits after its country code
+            continue
+        ws = max(s - _IBAN_BEFORE, 0)
+        if _UPPER_PAIR.search(text, ws, min(s + 4, n)) is None:
+            continue
+        we = min(e + _IBAN_AFTER, n)
+        if out and ws <= out[-1][1]:
+            out[-1] = (out[-1][0], we)
+        else:
+            out.append((ws, we))
+    return out
+
+
+def _ipv6_possible(text: str) -> bool:
+    # JSON's own '":' separators do not count; a full IPv6 address has 7 colons, a compressed one "::".
+    return "::" in text or text.count(":") - text.count('":') >= 5
 
 
 def _contains(*needles: str) -> Callable[[str], bool]:
     return lambda text: any(n in text for n in needles)
 
 
-_NOT_BEFORE = r"(?<![\w.+/@-])"
+_NOT_BEFORE = r"(?:(?<![\w.+/@-])|(?<=\\[nrt]))"  # \n in raw JSON text is a boundary too
 _NOT_AFTER = r"(?![\w/@]|[.-]\w)"
 
 BUILTIN_DETECTORS: tuple[Detector, ...] = (
@@ -124,7 +181,7 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
     Detector(
         "GITHUB_TOKEN",
         re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b"),
-        _contains("gh", "github_pat_"),
+        _contains("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
     ),
     Detector(
         "EMAIL",
@@ -138,17 +195,22 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
         re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b"),
         _has_digits,
         _iban_ok,
+        windowed="iban",
     ),
     Detector(
         "CARD",
         re.compile(_NOT_BEFORE + r"(?:\d[ -]?){12,18}\d" + _NOT_AFTER),
         _has_digits,
         _card_ok,
+        windowed="run",
+        run_filter=lambda _r, digits: digits >= 13,
     ),
     Detector(
         "SSN",
         re.compile(_NOT_BEFORE + r"(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}" + _NOT_AFTER),
         _has_digits,
+        windowed="run",
+        run_filter=lambda r, digits: digits >= 9 and "-" in r,
     ),
     Detector(
         "PHONE",
@@ -160,17 +222,26 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
         ),
         _has_digits,
         _phone_ok,
+        windowed="run",
+        run_filter=lambda _r, digits: digits >= 7,
+    ),
+    Detector(
+        "IP_ADDRESS",
+        re.compile(r"(?:(?<![\w.:])|(?<=\\[nrt]))(?:\d{1,3}\.){3}\d{1,3}(?![\w.])(?!:(?!\d))"),  # ":5432" may follow
+        lambda t: "." in t,
+        _ip_ok,
+        windowed="run",
+        run_filter=lambda r, digits: digits >= 4 and r.count(".") >= 3,
     ),
     Detector(
         "IP_ADDRESS",
         re.compile(
-            r"(?<![\w.:])(?:"
+            r"(?:(?<![\w.:])|(?<=\\[nrt]))(?:"
             r"(?:[0-9A-Fa-f]{0,4}:){2,6}(?:\d{1,3}\.){3}\d{1,3}"  # IPv4-mapped IPv6
-            r"|(?:\d{1,3}\.){3}\d{1,3}"
             r"|(?=[0-9A-Fa-f:]*:[0-9A-Fa-f:]*:)[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}"
-            r")(?![\w.])(?!:(?!\d))"  # ":5432" (a port) may follow
+            r")(?![\w.])(?!:(?!\d))"
         ),
-        lambda t: "." in t or ":" in t,
+        _ipv6_possible,
         _ip_ok,
     ),
 )

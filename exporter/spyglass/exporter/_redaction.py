@@ -23,7 +23,7 @@ import secrets
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from spyglass.exporter._detectors import BUILTIN_DETECTORS, Detector, custom_detector
+from spyglass.exporter._detectors import BUILTIN_DETECTORS, Detector, custom_detector, digit_runs, iban_windows
 from spyglass.exporter._modes import RedactionMode
 
 __all__ = ["Redactor"]
@@ -68,22 +68,38 @@ class Redactor:
 
     @property
     def detector_names(self) -> tuple[str, ...]:
-        return tuple(d.name for d in self._detectors)
+        return tuple(dict.fromkeys(d.name for d in self._detectors))
 
     def find(self, text: str) -> list[tuple[int, int, str]]:
         """Non-overlapping ``(start, end, kind)`` matches, earlier detectors winning ties, sorted by start."""
         found: list[tuple[int, int, str]] = []
+        runs: list[tuple[int, int, str, int]] | None = None
+        n = len(text)
         for det in self._detectors:
             if not det.gate(text):
                 continue
+            spans: list[tuple[int, int]]
+            if det.windowed:
+                if runs is None:
+                    runs = digit_runs(text)
+                if det.windowed == "run":
+                    keep = det.run_filter
+                    spans = [(s, e) for s, e, run, digits in runs if keep is None or keep(run, digits)]
+                else:
+                    spans = iban_windows(text, runs)
+            else:
+                spans = [(0, n)]
             validate = det.validate
-            for m in det.pattern.finditer(text):
-                start, end = m.span()
-                if start == end or (validate is not None and not validate(m.group())):
-                    continue
-                if any(s < end and start < e for s, e, _ in found):
-                    continue
-                found.append((start, end, det.name))
+            for ws, we in spans:
+                for m in det.pattern.finditer(text, ws, we):
+                    start, end = m.span()
+                    if start == end or (end == we and we < n and det.windowed == "iban"):  # cut by the edge
+                        continue
+                    if validate is not None and not validate(m.group()):
+                        continue
+                    if any(s < end and start < e for s, e, _ in found):
+                        continue
+                    found.append((start, end, det.name))
         found.sort()
         return found
 
@@ -128,7 +144,9 @@ class Redactor:
         Text that is not JSON is redacted as plain text. The original string comes back when nothing was found.
         """
         hits = [] if hits is None else hits
-        if not any(det.gate(text) for det in self._detectors):
+        # One scan of the raw JSON decides (the detectors treat \n-style escapes as boundaries, so what is
+        # found in the leaves is found here); only a document with a hit is parsed and rewritten.
+        if not self.find(text):
             return text, hits
         try:
             doc = json.loads(text)

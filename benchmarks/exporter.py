@@ -1,0 +1,172 @@
+"""Exporter throughput: Spyglass enrich (cost + policy + redaction) + encode, against the stock OTLP encoder.
+
+    python benchmarks/exporter.py [--spans 20000] [--memory-spans 200000] [--redaction-table]
+
+Both paths run in this process on the same spans: typical LLM chat spans with a ~2 KB prompt and a ~2 KB
+response (message JSON), usage with cache tokens, and a few PII values in one span in ten. The baseline is
+``opentelemetry-exporter-otlp-proto-common``'s ``encode_spans(...).SerializeToString()``, which is what the
+stock OTLP exporters spend per span; the ratio is ours / stock in spans per second (>= 1.0 means the whole
+Spyglass path, cost and redaction on, costs no more CPU than the stock encoder alone). The memory run feeds
+many spans through the path in batches and reports RSS at intervals (flat means bounded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import random
+import resource
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+from spyglass.exporter import ContentMode, Pricer, Redactor
+from spyglass.exporter._encoding import encode_request
+from spyglass.exporter._enrichment import Enricher
+from spyglass.exporter._evaluation import load_rows, score, table
+from spyglass.semconv import dumps, gen_ai
+from spyglass.semconv import messages as m
+
+_PROSE = (
+    "the customer asked about their invoice and the delivery window for the order placed last week we need to "
+    "check the warehouse status confirm the shipping address and reply with a short summary including next steps "
+    "version 2.4.1 build 2024-11-05 reference 88412 quantity 12 total 349.99"
+)
+WORDS = _PROSE.split()
+
+
+def _text(rng: random.Random, size: int, pii: bool) -> str:
+    words: list[str] = []
+    n = 0
+    while n < size:
+        w = rng.choice(WORDS)
+        words.append(w)
+        n += len(w) + 1
+    if pii:
+        words.insert(len(words) // 2, "contact jane.doe@example.com or +44 20 7946 0958")
+    return " ".join(words)
+
+
+def make_spans(n: int, seed: int = 7) -> list[ReadableSpan]:
+    rng = random.Random(seed)
+    mem = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "bench"}))
+    provider.add_span_processor(SimpleSpanProcessor(mem))
+    tracer = provider.get_tracer("spyglass.instrumentation.openai", "0.1.0")
+    for i in range(n):
+        pii = i % 10 == 0
+        prompt = dumps(
+            [
+                m.message("system", [m.text("You are a helpful support assistant.")]),
+                m.message("user", [m.text(_text(rng, 2000, pii))]),
+            ]
+        )
+        answer = dumps([m.output_message("assistant", [m.text(_text(rng, 2000, False))], "stop")])
+        with tracer.start_as_current_span("chat gpt-4o", kind=SpanKind.CLIENT) as span:
+            span.set_attributes(
+                {
+                    gen_ai.OPERATION_NAME: "chat",
+                    gen_ai.PROVIDER_NAME: "openai",
+                    gen_ai.REQUEST_MODEL: "gpt-4o",
+                    gen_ai.RESPONSE_MODEL: "gpt-4o-2024-08-06",
+                    gen_ai.RESPONSE_ID: f"chatcmpl-{i}",
+                    gen_ai.RESPONSE_FINISH_REASONS: ("stop",),
+                    gen_ai.USAGE_INPUT_TOKENS: 520 + i % 50,
+                    gen_ai.USAGE_OUTPUT_TOKENS: 480,
+                    gen_ai.USAGE_CACHE_READ_INPUT_TOKENS: 256,
+                    gen_ai.REQUEST_TEMPERATURE: 0.2,
+                    gen_ai.SERVER_ADDRESS: "api.openai.com",
+                    gen_ai.SERVER_PORT: 443,
+                    gen_ai.INPUT_MESSAGES: prompt,
+                    gen_ai.OUTPUT_MESSAGES: answer,
+                }
+            )
+    spans = list(mem.get_finished_spans())
+    provider.shutdown()
+    return spans
+
+
+def stock(batch: Sequence[ReadableSpan]) -> int:
+    return len(encode_spans(batch).SerializeToString())
+
+
+def make_spyglass(mode: ContentMode = ContentMode.REDACTED) -> Callable[[Sequence[ReadableSpan]], int]:
+    enricher = Enricher(pricer=Pricer(), redactor=Redactor(), default_mode=mode)
+
+    def run(batch: Sequence[ReadableSpan]) -> int:
+        return len(encode_request([enricher.enrich(s) for s in batch]))
+
+    return run
+
+
+def rate(fn: Callable[[Sequence[ReadableSpan]], Any], spans: Sequence[ReadableSpan], batch: int = 512) -> float:
+    """Best of three passes, spans per second."""
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for i in range(0, len(spans), batch):
+            fn(spans[i : i + batch])
+        best = min(best, time.perf_counter() - t0)
+    return len(spans) / best
+
+
+def rss_mib() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--spans", type=int, default=10_000)
+    ap.add_argument("--memory-spans", type=int, default=100_000)
+    ap.add_argument("--redaction-table", action="store_true", help="also print detector precision/recall")
+    args = ap.parse_args()
+
+    spans = make_spans(args.spans)
+    payload = stock(spans[:1]) + make_spyglass()(spans[:1])  # warm caches (price lookup, key cache)
+    assert payload > 0
+    base = rate(stock, spans)
+    print(f"spans: {len(spans)} chat spans, ~2 KB prompt + ~2 KB response each")
+    print(f"{'path':52s} {'spans/s':>10s} {'us/span':>8s} {'ratio':>6s}")
+    print(f"{'stock OTLP encode_spans + SerializeToString':52s} {base:10.0f} {1e6 / base:8.1f} {1.0:6.2f}")
+    for label, mode in (
+        ("spyglass cost + redaction + encode (redacted)", ContentMode.REDACTED),
+        ("spyglass cost + encode (full content)", ContentMode.FULL),
+        ("spyglass cost + encode (metadata_only)", ContentMode.METADATA_ONLY),
+    ):
+        r = rate(make_spyglass(mode), spans)
+        print(f"{label:52s} {r:10.0f} {1e6 / r:8.1f} {r / base:6.2f}")
+
+    if args.memory_spans:
+        run = make_spyglass()
+        sample = spans[:512]
+        gc.collect()
+        start = rss_mib()
+        print(f"\nmemory: {args.memory_spans} spans through enrich + redact + encode, batches of 512")
+        done = 0
+        checkpoints = {args.memory_spans * k // 4 for k in range(1, 5)}
+        while done < args.memory_spans:
+            run(sample)
+            done += len(sample)
+            if any(done - len(sample) < c <= done for c in checkpoints):
+                print(f"  after {done:>9d} spans: RSS {rss_mib():7.1f} MiB (start {start:.1f} MiB)")
+
+    if args.redaction_table:
+        rows = load_rows(Path(__file__).parents[1] / "tests" / "fixtures" / "redaction" / "labelled.jsonl")
+        print(f"\nredaction detectors on {len(rows)} labelled strings:\n")
+        print(table(score(Redactor(), rows)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,170 @@
+"""What the exporter does to each span before encoding: add cost, choose the content mode, redact or drop.
+
+The result is new attribute and event lists handed to the encoder; the SDK's span object is never changed
+(other processors may still hold it).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from spyglass.exporter._cost import Pricer
+from spyglass.exporter._modes import ContentMode
+from spyglass.exporter._policy import CapturePolicy, PolicyFile
+from spyglass.exporter._redaction import Redactor
+from spyglass.semconv import extensions as ext
+from spyglass.semconv import gen_ai
+
+__all__ = ["Enriched", "Enricher", "EventData"]
+
+_log = logging.getLogger(__name__)
+
+# Attribute values that are message or tool JSON (redacted leaf by leaf).
+JSON_CONTENT_KEYS = frozenset(
+    {
+        *gen_ai.CONTENT_ATTRIBUTES,
+        *gen_ai.TOOL_CONTENT_ATTRIBUTES,
+        ext.STEP_INPUT,
+        ext.STEP_OUTPUT,
+        gen_ai.RETRIEVAL_DOCUMENTS,
+    }
+)
+# Plain-text content attributes.
+TEXT_CONTENT_KEYS = frozenset({gen_ai.RETRIEVAL_QUERY_TEXT})
+# Exception and status text can quote the prompt or the user: redacted in every mode but full.
+_ERROR_TEXT_KEYS = frozenset({"exception.message", "exception.stacktrace"})
+
+
+def _is_prefixed_content(key: str) -> bool:
+    if key.startswith(gen_ai.PROMPT_VARIABLE_PREFIX):
+        return True
+    # OpenLLMetry's indexed gen_ai.prompt.0.content / gen_ai.completion.0.content (never gen_ai.prompt.name).
+    for prefix in (gen_ai.DEPRECATED_PROMPT_PREFIX, gen_ai.DEPRECATED_COMPLETION_PREFIX):
+        if key.startswith(prefix) and key[len(prefix) : len(prefix) + 1].isdigit():
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class EventData:
+    name: str
+    timestamp: int
+    attributes: Mapping[str, Any]
+    dropped_attributes: int = 0
+
+
+@dataclass(frozen=True)
+class Enriched:
+    """A span's new attributes, events and status text (the span object itself is untouched)."""
+
+    span: Any  # ReadableSpan
+    attributes: Mapping[str, Any]
+    events: Sequence[EventData]
+    status_message: str | None
+
+
+class Enricher:
+    """Cost + capture policy + redaction for one span at a time. Thread-safe; never raises."""
+
+    def __init__(
+        self,
+        *,
+        pricer: Pricer | None,
+        redactor: Redactor,
+        default_mode: ContentMode,
+        policy: PolicyFile | CapturePolicy | None = None,
+        extra_keys: Sequence[str] = (),
+    ) -> None:
+        self.pricer = pricer
+        self.redactor = redactor
+        self.default_mode = default_mode
+        self.policy = policy
+        self.extra_keys = frozenset(extra_keys)
+        self._failures = 0
+
+    def _content_kind(self, key: str) -> str | None:
+        """``json``, ``text`` or ``None`` (not content)."""
+        if key in JSON_CONTENT_KEYS:
+            return "json"
+        if key in TEXT_CONTENT_KEYS or _is_prefixed_content(key):
+            return "text"
+        if key in self.extra_keys:
+            return "json"  # redact_json falls back to text for non-JSON values
+        return None
+
+    def _rewrite(self, attrs: Mapping[str, Any], mode: ContentMode, hits: list[str], *, event: bool) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        redactor = self.redactor
+        for key, value in attrs.items():
+            kind = self._content_kind(key)
+            if kind is not None:
+                if mode is ContentMode.METADATA_ONLY:
+                    continue
+                if mode is ContentMode.REDACTED:
+                    value = redactor.redact_value(value, hits, as_json=kind == "json")
+                    if value == "":
+                        continue  # drop mode removed the whole value
+            elif mode is not ContentMode.FULL and (key in _ERROR_TEXT_KEYS or (event and isinstance(value, str))):
+                value = redactor.redact_value(value, hits)
+            out[key] = value
+        return out
+
+    def _decide(
+        self, attrs: Mapping[str, Any], resource: Mapping[str, Any], at_ns: int
+    ) -> tuple[ContentMode, str | None]:
+        policy = self.policy
+        if policy is None:
+            return self.default_mode, None
+        current = policy.current() if isinstance(policy, PolicyFile) else policy
+        return current.decide(attrs, resource, at_ns, self.default_mode)
+
+    def enrich(self, span: Any) -> Enriched:
+        attrs: Mapping[str, Any] = span.attributes or {}
+        try:
+            return self._enrich(span, attrs)
+        except Exception:  # never raise into the export path; fail closed on content
+            self._failures += 1
+            if self._failures == 1:
+                _log.exception("spyglass exporter: enriching span %r failed; exporting it without content", span.name)
+            hits: list[str] = []
+            safe = self._rewrite(attrs, ContentMode.METADATA_ONLY, hits, event=False)
+            safe[ext.CONTENT_MODE] = ContentMode.METADATA_ONLY.value
+            return Enriched(span, safe, (), None)
+
+    def _enrich(self, span: Any, attrs: Mapping[str, Any]) -> Enriched:
+        resource = span.resource.attributes if span.resource is not None else {}
+        start = span.start_time or 0
+        mode, rule = self._decide(attrs, resource, start)
+        hits: list[str] = []
+        out = self._rewrite(attrs, mode, hits, event=False)
+        has_content = len(out) != len(attrs) or any(self._content_kind(k) for k in attrs)
+        if self.pricer is not None and ext.USAGE_COST not in attrs:
+            when = datetime.fromtimestamp(start / 1e9, tz=timezone.utc) if start else None
+            out.update(self.pricer.price(attrs, when))
+        events: list[EventData] = []
+        for ev in span.events:
+            ev_attrs = ev.attributes or {}
+            events.append(
+                EventData(
+                    ev.name,
+                    ev.timestamp,
+                    self._rewrite(ev_attrs, mode, hits, event=True) if ev_attrs else {},
+                    ev.dropped_attributes,
+                )
+            )
+            has_content = has_content or any(self._content_kind(k) for k in ev_attrs)
+        status_message = span.status.description if span.status is not None else None
+        if status_message and mode is not ContentMode.FULL:
+            status_message = self.redactor.redact_text(status_message, hits)[0]
+        if has_content or rule is not None:
+            out[ext.CONTENT_MODE] = mode.value
+        if rule is not None:
+            out[ext.POLICY_RULE] = rule
+        if hits:
+            out[ext.REDACTION_COUNT] = len(hits)
+            out[ext.REDACTION_KINDS] = tuple(sorted(set(hits)))
+        return Enriched(span, out, events, status_message)
