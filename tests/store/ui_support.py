@@ -1,7 +1,7 @@
 """Test data for the web UI: spans of every kind, sent through the real OTLP/HTTP exporter into a store.
 
 :func:`send_corpus` builds OpenAI and Anthropic calls (plain, streamed, with tools, with thinking and cache
-tokens, failed), a DSPy-like pipeline (workflow → retrieval → predict → LM call → tool), a 60 KB prompt,
+tokens, failed), a DSPy-like pipeline (workflow → retrieval → predict → LM call → tool), a 57 KB prompt,
 background traffic over several models, services, tenants and users, and an XSS corpus in prompts, tool
 arguments, tool names, model and service names. Every attribute name comes from ``spyglass.semconv``.
 The returned :class:`Corpus` says what was sent, so tests assert against it rather than against numbers
@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from opentelemetry import trace
@@ -28,6 +29,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from spyglass.semconv import extensions as ext
 from spyglass.semconv import gen_ai
 from spyglass.semconv import messages as m
+from tests.store.server import StoreServer, request
 
 # Each payload, if it ever ran, would set window.__xss or open a dialog; the tests watch both.
 XSS_PAYLOADS: tuple[str, ...] = (
@@ -43,6 +45,8 @@ XSS_PAYLOADS: tuple[str, ...] = (
     "</title><script>window.__xss = 8</script>",
 )
 XSS_TEXT = "\n".join(XSS_PAYLOADS)
+FORMULA_USER = '=HYPERLINK("http://evil.example","<img src=x onerror=alert(13)>")'
+"""A user id that is both a spreadsheet formula and markup."""
 
 SYSTEM_PROMPT = (
     "You are Spyglass Support, a concise assistant for an observability product.\n"
@@ -53,6 +57,7 @@ WEATHER_TOOL = m.function_tool(
     "Current weather for a city.",
     {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
 )
+BIG_PROMPT = "".join(f"Line {i:05d}: the quick brown fox jumps over the lazy dog.\n" for i in range(1000))
 UNIQUE_WORD = "kumquat"
 """Appears in exactly one prompt: full-text search for it must find one request."""
 
@@ -409,8 +414,8 @@ def send_corpus(endpoint: str, *, background: int = 48) -> Corpus:
             },
         ):
             pass
-    # 7. A 60 KB prompt: the page must load it lazily.
-    big = "".join(f"Line {i:05d}: the quick brown fox jumps over the lazy dog.\n" for i in range(1000))
+    # 7. A 57 KB prompt: the page must load it lazily.
+    big = BIG_PROMPT
     b.chat(
         "big",
         provider="openai",
@@ -441,7 +446,7 @@ def send_corpus(endpoint: str, *, background: int = 48) -> Corpus:
             gen_ai.TOOL_DEFINITIONS: m.dumps([m.function_tool("<svg onload=alert(11)>", XSS_TEXT, {"x": XSS_TEXT})])
         },
         service="<script>window.__xss=12</script>",
-        user="<img src=x onerror=alert(13)>",
+        user=FORMULA_USER,
     )
     # 9. Background traffic so lists, stats and charts have something to show.
     models = [
@@ -470,3 +475,30 @@ def send_corpus(endpoint: str, *, background: int = 48) -> Corpus:
         )
     b.flush()
     return b.corpus
+
+
+@dataclass
+class UIStore:
+    """A running ``spyglass serve`` holding the corpus."""
+
+    server: StoreServer
+    corpus: Corpus
+
+    @property
+    def url(self) -> str:
+        return self.server.api
+
+    def get(self, path: str, **headers: str) -> Any:
+        return request("GET", self.url + path, headers=headers)
+
+    def json(self, path: str) -> Any:
+        response = self.get(path)
+        assert response.status == 200, (path, response.status, response.text[:500])
+        return response.json()
+
+
+@contextmanager
+def running_store(db: Path) -> Iterator[UIStore]:
+    """``spyglass serve`` on ephemeral ports, filled with :func:`send_corpus` through its OTLP/HTTP port."""
+    with StoreServer(db) as server:
+        yield UIStore(server, send_corpus(server.otlp_http))
