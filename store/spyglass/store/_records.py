@@ -369,6 +369,14 @@ _EVENT_ROLES = {
     ev.DEPRECATED_ASSISTANT_MESSAGE: "assistant",
     ev.DEPRECATED_TOOL_MESSAGE: "tool",
 }
+_PROMPT_KEY = ga.DEPRECATED_PROMPT_PREFIX[:-1]  # "gen_ai.prompt"
+_COMPLETION_KEY = ga.DEPRECATED_COMPLETION_PREFIX[:-1]  # "gen_ai.completion"
+_CONTENT_EVENTS = {
+    "gen_ai.content.prompt": (_PROMPT_KEY, True),
+    "gen_ai.content.completion": (_COMPLETION_KEY, False),
+    _PROMPT_KEY: (_PROMPT_KEY, True),
+    _COMPLETION_KEY: (_COMPLETION_KEY, False),
+}
 EVENT_BODY = "event.body"
 """Where span-event bridges put a log body (JSON); read along with plain ``content``/``message``."""
 
@@ -410,10 +418,15 @@ def _events(events: Iterable[Mapping[str, Any]]) -> tuple[list[Message], list[Me
                 if fields.get("finish_reason"):
                     message["finish_reason"] = fields["finish_reason"]
                 outputs.append(_message(message, "assistant"))
-            elif name in (ga.DEPRECATED_PROMPT_PREFIX[:-1], ga.DEPRECATED_COMPLETION_PREFIX[:-1]):
-                # Langtrace: gen_ai.prompt / gen_ai.completion events carrying a JSON list attribute.
-                target = inputs if name == "gen_ai.prompt" else outputs
-                target.extend(_messages(attrs.get(name), "user" if target is inputs else "assistant"))
+            elif name in _CONTENT_EVENTS:
+                # semconv 1.26-1.27 (gen_ai.content.prompt/completion) and Langtrace (gen_ai.prompt/completion):
+                # one event carrying the whole conversation as a JSON attribute.
+                key, is_input = _CONTENT_EVENTS[name]
+                value = attrs.get(key)
+                if is_input:
+                    inputs.extend(_messages(value, "user"))
+                else:
+                    outputs.extend(_messages(value, "assistant"))
         except Exception:
             log.debug("unreadable event %r", name, exc_info=True)
     return inputs, outputs, details
@@ -522,7 +535,7 @@ def normalise(
         lambda: (ev_in, ev_out),
         lambda: _openinference(a),
         lambda: _openllmetry(a),
-        lambda: (_messages(a.get("gen_ai.prompt"), "user"), _messages(a.get("gen_ai.completion"), "assistant")),
+        lambda: (_messages(a.get(_PROMPT_KEY), "user"), _messages(a.get(_COMPLETION_KEY), "assistant")),
     ]
     for reader in readers:
         try:

@@ -1,0 +1,349 @@
+"""Every dialect senders use, built with each peer's real attribute conventions, sent through the real
+OTLP/HTTP exporter to a real server, and read back as the normalised request record."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
+
+from spyglass.exporter import price
+from spyglass.semconv import events, extensions, gen_ai
+from spyglass.semconv import messages as m
+from spyglass.testing.replay import ReplayServer
+from tests.conftest import recording
+from tests.store.server import StoreServer
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StoreServer]:
+    with StoreServer(tmp_path_factory.mktemp("dialects") / "db.sqlite") as server:
+        yield server
+
+
+def send(store: StoreServer, build: Callable[[Tracer], Any], service: str = "dialects") -> dict[str, Any]:
+    """Run ``build(tracer)`` (it returns the span of interest) and fetch that span's record."""
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=store.otlp_http)))
+    span = build(provider.get_tracer("dialect-test"))
+    provider.shutdown()
+    ctx = span.get_span_context()
+    resp = store.get(f"/api/v1/spans/{ctx.trace_id:032x}/{ctx.span_id:016x}")
+    assert resp.status == 200, resp.text
+    record: dict[str, Any] = resp.json()
+    return record
+
+
+def test_current_gen_ai_json_attributes(store: StoreServer) -> None:
+    attrs: dict[str, Any] = {
+        gen_ai.OPERATION_NAME: "chat",
+        gen_ai.PROVIDER_NAME: "openai",
+        gen_ai.REQUEST_MODEL: "gpt-4o",
+        gen_ai.RESPONSE_MODEL: "gpt-4o-2024-08-06",
+        gen_ai.USAGE_INPUT_TOKENS: 1200,
+        gen_ai.USAGE_OUTPUT_TOKENS: 80,
+        gen_ai.USAGE_CACHE_READ_INPUT_TOKENS: 1000,
+        gen_ai.USAGE_REASONING_OUTPUT_TOKENS: 30,
+        gen_ai.SYSTEM_INSTRUCTIONS: m.dumps([m.text("Be brief.")]),
+        gen_ai.INPUT_MESSAGES: m.dumps(
+            [
+                m.message("user", [m.text("Weather in Paris?")]),
+                m.message("assistant", [m.tool_call("get_weather", {"city": "Paris"}, "call_1")]),
+                m.message("tool", [m.tool_call_response({"temp_c": 21}, "call_1")]),
+            ]
+        ),
+        gen_ai.OUTPUT_MESSAGES: m.dumps([m.output_message("assistant", [m.text("21°C and sunny.")], "stop")]),
+        extensions.USER_ID: "u-42",
+        extensions.SESSION_ID: "s-7",
+        extensions.METADATA_PREFIX + "experiment": "B",
+    }
+
+    def build(tracer: Tracer) -> Any:
+        with tracer.start_as_current_span("chat gpt-4o", kind=SpanKind.CLIENT, attributes=attrs) as span:
+            return span
+
+    rec = send(store, build)
+    assert rec["is_llm"] and rec["operation"] == "chat" and rec["provider"] == "openai"
+    assert rec["model"] == "gpt-4o-2024-08-06" and rec["request_model"] == "gpt-4o" and rec["alias"] == "gpt-4o"
+    assert (rec["input_tokens"], rec["output_tokens"], rec["cache_read_tokens"], rec["reasoning_tokens"]) == (
+        1200,
+        80,
+        1000,
+        30,
+    )
+    assert rec["input_text"] == (
+        "system: Be brief.\nuser: Weather in Paris?\n"
+        'assistant: [tool_call get_weather] {"city": "Paris"}\ntool: [tool_result] {"temp_c": 21}'
+    )
+    assert rec["output_text"] == "assistant: 21°C and sunny."
+    assert rec["tool_args"] == '{"city": "Paris"}'
+    assert rec["user_id"] == "u-42" and rec["session_id"] == "s-7" and rec["metadata"] == {"experiment": "B"}
+    assert rec["output_messages"][0]["finish_reason"] == "stop"
+    # No cost on the span: the store prices it with the exporter's pricing code.
+    expected = price(attrs, None)[extensions.USAGE_COST]
+    assert rec["cost"] == pytest.approx(expected) and rec["cost"] > 0
+    assert rec["cost_source"] == "genai-prices"
+
+
+def test_cost_sent_by_the_app_wins(store: StoreServer) -> None:
+    def build(tracer: Tracer) -> Any:
+        attrs = {
+            gen_ai.OPERATION_NAME: "chat",
+            gen_ai.REQUEST_MODEL: "gpt-4o",
+            gen_ai.USAGE_INPUT_TOKENS: 5,
+            extensions.USAGE_COST: 0.125,
+        }
+        with tracer.start_as_current_span("chat", attributes=attrs) as span:
+            return span
+
+    rec = send(store, build)
+    assert rec["cost"] == 0.125 and rec["cost_source"] == "span"
+
+
+def test_deprecated_per_message_events(store: StoreServer) -> None:
+    def build(tracer: Tracer) -> Any:
+        with tracer.start_as_current_span("chat gpt-4o-mini") as span:
+            span.set_attribute(gen_ai.DEPRECATED_SYSTEM, "openai")
+            span.set_attribute(gen_ai.REQUEST_MODEL, "gpt-4o-mini")
+            span.set_attribute(gen_ai.OPERATION_NAME, "chat")
+            span.add_event(events.DEPRECATED_SYSTEM_MESSAGE, {"content": "You are terse."})
+            span.add_event(events.DEPRECATED_USER_MESSAGE, {"content": "Capital of Peru?"})
+            span.add_event(
+                events.DEPRECATED_ASSISTANT_MESSAGE,
+                {
+                    "tool_calls": json.dumps(
+                        [{"id": "c1", "type": "function", "function": {"name": "lookup", "arguments": '{"q": "Peru"}'}}]
+                    )
+                },
+            )
+            span.add_event(events.DEPRECATED_TOOL_MESSAGE, {"id": "c1", "content": "Lima"})
+            span.add_event(
+                events.DEPRECATED_CHOICE,
+                {"index": 0, "finish_reason": "stop", "message": json.dumps({"role": "assistant", "content": "Lima."})},
+            )
+            return span
+
+    rec = send(store, build)
+    assert rec["provider"] == "openai" and rec["is_llm"]
+    assert rec["input_text"] == (
+        'system: You are terse.\nuser: Capital of Peru?\nassistant: [tool_call lookup] {"q": "Peru"}\n'
+        "tool: [tool_result] Lima"
+    )
+    assert rec["output_text"] == "assistant: Lima."
+    assert rec["output_messages"][0]["finish_reason"] == "stop"
+    assert rec["tool_args"] == '{"q": "Peru"}'
+
+
+def test_operation_details_event(store: StoreServer) -> None:
+    def build(tracer: Tracer) -> Any:
+        with tracer.start_as_current_span("chat claude") as span:
+            span.set_attribute(gen_ai.OPERATION_NAME, "chat")
+            span.add_event(
+                events.INFERENCE_OPERATION_DETAILS,
+                {
+                    gen_ai.REQUEST_MODEL: "claude-sonnet-4-5",
+                    gen_ai.PROVIDER_NAME: "anthropic",
+                    gen_ai.USAGE_INPUT_TOKENS: 33,
+                    gen_ai.USAGE_OUTPUT_TOKENS: 4,
+                    gen_ai.INPUT_MESSAGES: m.dumps([m.message("user", [m.text("ping from details")])]),
+                    gen_ai.OUTPUT_MESSAGES: m.dumps([m.output_message("assistant", [m.text("pong")], "stop")]),
+                },
+            )
+            return span
+
+    rec = send(store, build)
+    assert rec["model"] == "claude-sonnet-4-5" and rec["provider"] == "anthropic"
+    assert (rec["input_tokens"], rec["output_tokens"]) == (33, 4)
+    assert rec["input_text"] == "user: ping from details" and rec["output_text"] == "assistant: pong"
+    assert store.get("/api/v1/spans", q="details").json()["items"][0]["span_id"] == rec["span_id"]
+
+
+def test_semconv_1_27_content_events(store: StoreServer) -> None:
+    def build(tracer: Tracer) -> Any:
+        with tracer.start_as_current_span("chat") as span:
+            span.set_attribute(gen_ai.OPERATION_NAME, "chat")
+            span.set_attribute(gen_ai.REQUEST_MODEL, "mistral-large")
+            span.add_event("gen_ai.content.prompt", {"gen_ai.prompt": json.dumps([{"role": "user", "content": "Hi?"}])})
+            span.add_event(
+                "gen_ai.content.completion", {"gen_ai.completion": json.dumps([{"role": "assistant", "content": "Yo"}])}
+            )
+            return span
+
+    rec = send(store, build)
+    assert rec["input_text"] == "user: Hi?" and rec["output_text"] == "assistant: Yo"
+
+
+def test_openllmetry_indexed_attributes(store: StoreServer) -> None:
+    attrs: dict[str, Any] = {
+        "gen_ai.system": "openai",
+        "llm.request.type": "chat",
+        gen_ai.REQUEST_MODEL: "gpt-4.1",
+        gen_ai.RESPONSE_MODEL: "gpt-4.1-2025-04-14",
+        "gen_ai.prompt.0.role": "system",
+        "gen_ai.prompt.0.content": "You translate.",
+        "gen_ai.prompt.1.role": "user",
+        "gen_ai.prompt.1.content": "Bonjour",
+        "gen_ai.completion.0.role": "assistant",
+        "gen_ai.completion.0.content": "Hello",
+        "gen_ai.completion.0.finish_reason": "tool_calls",
+        "gen_ai.completion.0.tool_calls.0.id": "t1",
+        "gen_ai.completion.0.tool_calls.0.name": "save",
+        "gen_ai.completion.0.tool_calls.0.arguments": '{"word": "Hello"}',
+        "gen_ai.usage.prompt_tokens": 17,
+        "gen_ai.usage.completion_tokens": 9,
+        "traceloop.association.properties.user_id": "alice",
+        "traceloop.association.properties.plan": "pro",
+    }
+
+    def build(tracer: Tracer) -> Any:
+        with tracer.start_as_current_span("openai.chat", kind=SpanKind.CLIENT, attributes=attrs) as span:
+            return span
+
+    rec = send(store, build)
+    assert rec["operation"] == "chat" and rec["provider"] == "openai" and rec["is_llm"]
+    assert rec["model"] == "gpt-4.1-2025-04-14" and rec["alias"] == "gpt-4.1"
+    assert (rec["input_tokens"], rec["output_tokens"]) == (17, 9)
+    assert rec["input_text"] == "system: You translate.\nuser: Bonjour"
+    assert rec["output_text"] == 'assistant: Hello\n[tool_call save] {"word": "Hello"}'
+    assert rec["tool_args"] == '{"word": "Hello"}'
+    assert rec["user_id"] == "alice" and rec["metadata"]["plan"] == "pro"
+
+
+def test_openinference_llm_and_chain_spans(store: StoreServer) -> None:
+    llm_attrs: dict[str, Any] = {
+        "openinference.span.kind": "LLM",
+        "llm.model_name": "gpt-4o-mini",
+        "llm.provider": "openai",
+        "llm.input_messages.0.message.role": "system",
+        "llm.input_messages.0.message.content": "Answer with a number.",
+        "llm.input_messages.1.message.role": "user",
+        "llm.input_messages.1.message.contents.0.message_content.type": "text",
+        "llm.input_messages.1.message.contents.0.message_content.text": "2+2?",
+        "llm.output_messages.0.message.role": "assistant",
+        "llm.output_messages.0.message.content": "4",
+        "llm.output_messages.0.message.tool_calls.0.tool_call.function.name": "calc",
+        "llm.output_messages.0.message.tool_calls.0.tool_call.function.arguments": '{"expr": "2+2"}',
+        "llm.token_count.prompt": 21,
+        "llm.token_count.completion": 1,
+        "llm.token_count.prompt_details.cache_read": 8,
+        "input.value": '{"messages": "..."}',
+        "input.mime_type": "application/json",
+        "session.id": "oi-session",
+        "user.id": "oi-user",
+        "metadata": json.dumps({"team": "search"}),
+        "tag.tags": ["beta"],
+    }
+    chain_attrs = {"openinference.span.kind": "CHAIN", "input.value": "pipeline question papaya", "output.value": "42"}
+
+    def build(tracer: Tracer) -> Any:
+        with tracer.start_as_current_span("ChatOpenAI", attributes=llm_attrs) as span:
+            return span
+
+    def build_chain(tracer: Tracer) -> Any:
+        with tracer.start_as_current_span("RunnableSequence", attributes=chain_attrs) as span:
+            return span
+
+    rec = send(store, build)
+    assert rec["is_llm"] and rec["model"] == "gpt-4o-mini" and rec["provider"] == "openai"
+    assert (rec["input_tokens"], rec["output_tokens"], rec["cache_read_tokens"]) == (21, 1, 8)
+    assert rec["input_text"] == "system: Answer with a number.\nuser: 2+2?"
+    assert rec["output_text"] == 'assistant: 4\n[tool_call calc] {"expr": "2+2"}'
+    assert rec["session_id"] == "oi-session" and rec["user_id"] == "oi-user"
+    assert rec["metadata"] == {"team": "search", "tags": ["beta"]}
+    chain = send(store, build_chain)
+    assert not chain["is_llm"] and chain["input_text"] == "pipeline question papaya" and chain["output_text"] == "42"
+    assert store.get("/api/v1/spans", q="papaya").json()["items"][0]["span_id"] == chain["span_id"]
+
+
+def test_anthropic_sdk_own_spans(store: StoreServer, replay: ReplayServer) -> None:
+    import anthropic
+
+    rec_file = recording("anthropic__messages__nostream__anthropic-instrumentation-messages__i0")
+    replay.expect(rec_file)
+    provider = TracerProvider(resource=Resource.create({"service.name": "anthropic-app"}))
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=store.otlp_http)))
+    client = anthropic.Anthropic(api_key="test", base_url=replay.url, open_telemetry={"tracer_provider": provider})
+    message = client.messages.create(
+        model="claude-sonnet-4-6", max_tokens=100, messages=[{"role": "user", "content": "Capital of France?"}]
+    )
+    provider.shutdown()
+    assert message.usage.output_tokens == 11
+    items = store.get("/api/v1/spans", service="anthropic-app").json()["items"]
+    assert len(items) == 1
+    rec = items[0]
+    assert rec["name"] == "anthropic.messages.create" and rec["scope_name"] == "com.anthropic.sdk.python"
+    assert rec["provider"] == "anthropic" and rec["operation"] == "chat" and rec["is_llm"]
+    assert rec["model"] == rec_file.json["model"] and rec["alias"] is None
+    assert rec["output_tokens"] == 11 and rec["cache_read_tokens"] == 0
+    assert rec["status"] == "success"
+
+
+def test_error_and_timeout_status(store: StoreServer) -> None:
+    def failing(error_type: str, message: str) -> Callable[[Tracer], Any]:
+        def build(tracer: Tracer) -> Any:
+            with tracer.start_as_current_span("chat", attributes={gen_ai.OPERATION_NAME: "chat"}) as span:
+                span.set_attribute(gen_ai.ERROR_TYPE, error_type)
+                span.set_status(Status(StatusCode.ERROR, message))
+                return span
+
+        return build
+
+    assert send(store, failing("APITimeoutError", "Request timed out."))["status"] == "timeout"
+    rec = send(store, failing("RateLimitError", "429 Too Many Requests"))
+    assert rec["status"] == "error" and rec["status_message"] == "429 Too Many Requests"
+
+
+def test_one_bad_part_does_not_drop_the_rest(store: StoreServer) -> None:
+    messages = [
+        {
+            "role": "user",
+            "parts": [
+                {"type": "text", "content": "first good part"},
+                42,
+                {"no_type": True},
+                {"type": "tool_call"},
+                {"type": "text", "content": "second good part"},
+            ],
+        },
+        "a bare string message",
+        {"role": "user", "parts": "not a list", "content": "content fallback"},
+    ]
+
+    def build(tracer: Tracer) -> Any:
+        attrs = {
+            gen_ai.OPERATION_NAME: "chat",
+            gen_ai.INPUT_MESSAGES: json.dumps(messages),
+            gen_ai.OUTPUT_MESSAGES: "{broken json",
+        }
+        with tracer.start_as_current_span("chat", attributes=attrs) as span:
+            return span
+
+    rec = send(store, build)
+    text = rec["input_text"]
+    assert "first good part" in text and "second good part" in text
+    assert "42" in text and "a bare string message" in text and "content fallback" in text
+    assert rec["output_text"] == "assistant: {broken json"  # unparseable JSON is kept as text, not dropped
+
+
+def test_non_llm_step_is_searchable(store: StoreServer, tmp_path: Path) -> None:
+    def build(tracer: Tracer) -> Any:
+        attrs = {
+            extensions.STEP_KIND: "task",
+            extensions.STEP_INPUT: '{"question": "guava?"}',
+            extensions.STEP_OUTPUT: '"yes"',
+        }
+        with tracer.start_as_current_span("answer", attributes=attrs) as span:
+            return span
+
+    rec = send(store, build)
+    assert not rec["is_llm"] and rec["input_text"] == '{"question": "guava?"}'
+    assert store.get("/api/v1/spans", q="guava").json()["items"][0]["span_id"] == rec["span_id"]
+    assert store.get("/api/v1/requests", q="guava").json()["items"] == []
