@@ -31,6 +31,7 @@ attribute                              type        unit    meaning
 ``spyglass.metadata.<key>``            str/num/bool        custom metadata from ``using_attributes``
 ``spyglass.tags``                      str[]               custom tags from ``using_attributes``
 ``spyglass.http.raw``                  bool                span built by the HTTP-level instrumentor
+``spyglass.outcome``                   str                 on the ``spyglass.exporter.spans`` metric: ``exported`` | ``retried`` | ``spooled`` | ``dropped``
 =====================================  ==========  ======  ===================================================
 
 Markers inside message JSON (extra properties, which the schemas allow on every part):
@@ -75,6 +76,7 @@ METADATA_PREFIX: Final = "spyglass.metadata."
 TAGS: Final = "spyglass.tags"
 
 HTTP_RAW: Final = "spyglass.http.raw"
+EXPORT_OUTCOME: Final = "spyglass.outcome"
 
 # Markers inside message JSON.
 PART_TRUNCATED: Final = "spyglass.truncated"
