@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.store.corpus import Corpus, build_calls, send_corpus
 from tests.store.server import StoreServer
 
 
@@ -28,3 +29,13 @@ def make_server(tmp_path: Path) -> Iterator[Callable[..., StoreServer]]:
 @pytest.fixture
 def server(make_server: Callable[..., StoreServer]) -> StoreServer:
     return make_server()
+
+
+@pytest.fixture(scope="session")
+def corpus_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[StoreServer, Corpus]]:
+    """One server holding the seeded corpus of :mod:`tests.store.corpus` (read-only for the tests)."""
+    server = StoreServer(tmp_path_factory.mktemp("corpus") / "spyglass.db").start()
+    corpus = build_calls()
+    send_corpus(server.otlp_http, corpus)
+    yield server, corpus
+    server.stop()
