@@ -28,6 +28,7 @@ from opentelemetry.util.types import AttributeValue
 
 from spyglass.semconv import gen_ai
 from spyglass.semconv import messages as m
+from spyglass.semconv.messages import base64_decoded_size
 from spyglass.semconv.values import OperationName, ProviderName
 
 from . import _openai_messages as om
@@ -171,6 +172,8 @@ def _on_embeddings(inv: LLMInvocation, resp: Any) -> None:
         emb = f(data[0], "embedding")
         if isinstance(emb, list):
             inv.attributes[gen_ai.EMBEDDINGS_DIMENSION_COUNT] = len(emb)
+        elif isinstance(emb, str):  # encoding_format=base64: little-endian float32s
+            inv.attributes[gen_ai.EMBEDDINGS_DIMENSION_COUNT] = base64_decoded_size(emb) // 4
 
 
 def _on_response(inv: LLMInvocation, resp: Any) -> None:

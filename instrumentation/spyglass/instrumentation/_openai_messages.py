@@ -259,7 +259,7 @@ def responses_output(response: Any) -> tuple[list[m.OutputMessage], str]:
                 details["action"] = action
             parts.append(m.server_tool_call(str(kind), details, field(item, "id")))
     reason = responses_finish_reason(response, has_tool_call)
-    return [m.output_message("assistant", parts, reason)], reason
+    return [m.output_message("assistant", parts, FINISH_REASON_MAP.get(reason, reason))], reason
 
 
 def responses_finish_reason(response: Any, has_tool_call: bool) -> str:
@@ -276,5 +276,5 @@ def responses_finish_reason(response: Any, has_tool_call: bool) -> str:
     if status == "failed":
         return FinishReason.ERROR.value
     if has_tool_call:
-        return FinishReason.TOOL_CALL.value
+        return "tool_calls"  # the Chat Completions spelling, as the official instrumentation reports it
     return FinishReason.STOP.value
