@@ -12,12 +12,14 @@ from spyglass.instrumentation._context import (
     using_attributes,
 )
 from spyglass.instrumentation._anthropic import AnthropicInstrumentor
+from spyglass.instrumentation._httpx import HttpxInstrumentor
 from spyglass.instrumentation._openai import OpenAIInstrumentor
 from spyglass.instrumentation._steps import Step, StepKind, agent, configure_steps, retrieval, task, tool, workflow
 
 __all__: list[str] = [
     "AnthropicInstrumentor",
     "ContextAttributesSpanProcessor",
+    "HttpxInstrumentor",
     "OpenAIInstrumentor",
     "Step",
     "StepKind",

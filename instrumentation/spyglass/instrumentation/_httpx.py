@@ -1,0 +1,473 @@
+"""HTTP-level LLM instrumentation for ``httpx`` and ``httpx2``: raw calls to LLM APIs become GenAI spans.
+
+Usage::
+
+    from spyglass.instrumentation import HttpxInstrumentor
+
+    HttpxInstrumentor().instrument(tracer_provider=tp, meter_provider=mp)
+    httpx.post("https://api.groq.com/openai/v1/chat/completions", json={...})   # -> span "chat llama-3..."
+
+    # hosts Spyglass cannot know (a vLLM server, a gateway): name their provider
+    HttpxInstrumentor().instrument(providers={"gpu-box:8000": "vllm"})
+
+Also loaded by ``opentelemetry-instrument`` through the ``spyglass_httpx`` entry point.
+
+What is recognised (any host; ``POST`` only): OpenAI-style ``.../chat/completions``, ``.../completions``,
+``.../embeddings``, ``.../responses`` (OpenAI, Azure OpenAI ``/openai/deployments/{name}/...``, Groq, DeepSeek,
+Mistral, OpenRouter, Ollama and vLLM OpenAI-compatible servers...), Anthropic ``/v1/messages`` and
+``/v1/complete``, Gemini and Vertex AI ``:generateContent``, ``:streamGenerateContent``, ``:embedContent``,
+``:batchEmbedContents``, Cohere ``/v2/chat`` and ``/v2/embed``. The provider comes from the ``Host`` the
+request is sent to (``providers=`` first, then the shared table in ``_providers``; port 11434 is Ollama);
+an unknown host gets the API family's provider (``openai`` for OpenAI-style paths).
+
+How it hooks in: ``Client._send_single_request`` / ``AsyncClient._send_single_request`` of both libraries,
+one level above the transport. The span starts before the request is sent and is current while it is,
+and the response's byte stream is wrapped: the bytes the application reads pass through unchanged while a
+copy is parsed (JSON, or server-sent events incrementally), so nothing is read on the application's behalf
+and the span ends when the body is fully read, the response is closed, or the read fails.
+
+Composition:
+
+- **Under an SDK span** (``openai``/``anthropic`` instrumented by Spyglass): the SDK instrumentor marks the
+  context (:data:`~spyglass.instrumentation._telemetry.LLM_SPAN_KEY`) and this instrumentor adds nothing,
+  so one call is one LLM span. The same holds for any other Spyglass LLM span (DSPy/litellm).
+- **With ``opentelemetry-instrumentation-httpx``**: that package patches the transport, below the seam used
+  here, so its plain ``POST`` client span is always a child of the LLM span, whichever was instrumented
+  first. The trace context it injects names that HTTP span. Nothing is suppressed.
+- Suppressed instrumentation (``suppress_instrumentation()``, as exporters use) is honoured.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import zlib
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping
+from typing import Any
+
+import wrapt
+from opentelemetry import trace
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwrap
+
+from spyglass.semconv import extensions as ext
+from spyglass.semconv.values import ProviderName
+
+from . import _httpx_formats as f
+from ._config import load_settings
+from ._context import install_context_processor
+from ._providers import provider_for_host
+from ._stream import StreamRecorder
+from ._telemetry import LLMInvocation, LLMTelemetry, llm_span_active, log_once
+
+__all__ = ["HttpxInstrumentor", "Route", "match_route"]
+
+logger = logging.getLogger(__name__)
+
+_MODULES = ("httpx", "httpx2")
+_MAX_BODY = 16 * 1024 * 1024
+"""Largest JSON response body parsed (bytes); a bigger one is passed through and not parsed."""
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+class Route:
+    """A recognised LLM API request: its wire format, model from the path, streaming from the path."""
+
+    __slots__ = ("fmt", "path_model", "stream_path")
+
+    def __init__(self, fmt: f.Format, path_model: str | None = None, stream_path: bool = False) -> None:
+        self.fmt = fmt
+        self.path_model = path_model
+        self.stream_path = stream_path
+
+
+def _segment_after(path: str, marker: str) -> str | None:
+    i = path.find(marker)
+    if i < 0:
+        return None
+    rest = path[i + len(marker) :]
+    return rest.split("/", 1)[0].split(":", 1)[0] or None
+
+
+def match_route(method: str, path: str) -> Route | None:
+    """The LLM API a request goes to, from its method and URL path (query excluded); ``None`` if not one."""
+    if method != "POST":
+        return None
+    if ":" in path:
+        model = _segment_after(path, "/models/")
+        if path.endswith(":streamGenerateContent"):
+            return Route(f.GEMINI_GENERATE, model, True)
+        if path.endswith(":generateContent"):
+            return Route(f.GEMINI_GENERATE, model)
+        if path.endswith((":embedContent", ":batchEmbedContents")):
+            return Route(f.GEMINI_EMBED, model)
+    deployment = _segment_after(path, "/openai/deployments/")  # Azure: the deployment stands in for the model
+    if path.endswith("/chat/completions"):
+        return Route(f.OPENAI_CHAT, deployment)
+    if path.endswith("/completions"):
+        return Route(f.OPENAI_COMPLETIONS, deployment)
+    if path.endswith("/embeddings"):
+        return Route(f.OPENAI_EMBEDDINGS, deployment)
+    if path.endswith("/responses"):
+        return Route(f.OPENAI_RESPONSES, deployment)
+    if path.endswith("/v1/messages"):
+        return Route(f.ANTHROPIC_MESSAGES)
+    if path.endswith("/v1/complete"):
+        return Route(f.ANTHROPIC_COMPLETE)
+    if path.endswith("/v2/chat"):
+        return Route(f.COHERE_CHAT)
+    if path.endswith("/v2/embed"):
+        return Route(f.COHERE_EMBED)
+    return None
+
+
+_FAMILY_PROVIDER = {
+    "openai": ProviderName.OPENAI.value,
+    "anthropic": ProviderName.ANTHROPIC.value,
+    "gemini": ProviderName.GCP_GEMINI.value,
+    "cohere": ProviderName.COHERE.value,
+}
+
+
+def _server(request: Any) -> tuple[str | None, int | None]:
+    """Host and port the request is addressed to: the ``Host`` header (what the server sees), else the URL."""
+    url = request.url
+    header = request.headers.get("host")
+    if header:
+        if header.startswith("["):  # IPv6 literal
+            host, _, rest = header[1:].partition("]")
+            port = rest[1:] if rest.startswith(":") else ""
+        else:
+            host, _, port = header.partition(":")
+        return host or None, int(port) if port.isdigit() else _DEFAULT_PORTS.get(url.scheme)
+    return (url.host or None), (url.port or _DEFAULT_PORTS.get(url.scheme))
+
+
+class _Parser:
+    """Decodes the response bytes the application reads and turns them into the invocation's response."""
+
+    __slots__ = (
+        "_buffer",
+        "_decoder",
+        "_ended",
+        "_pending",
+        "_size",
+        "broken",
+        "content",
+        "error_type",
+        "fmt",
+        "inv",
+        "recorder",
+        "route",
+        "span",
+        "sse",
+        "tel",
+    )
+
+    def __init__(
+        self,
+        tel: LLMTelemetry,
+        inv: LLMInvocation,
+        span: Any,
+        route: Route,
+        content: bool,
+        response: Any,
+    ) -> None:
+        self.tel = tel
+        self.inv = inv
+        self.span = span
+        self.route = route
+        self.fmt = route.fmt
+        self.content = content
+        status = response.status_code
+        self.error_type = str(status) if status >= 400 else None
+        ctype = response.headers.get("content-type", "")
+        self.sse = "event-stream" in ctype and self.fmt.stream is not None and status < 400
+        self.recorder = StreamRecorder(tel, inv, span, self.fmt.stream(inv) if self.sse and self.fmt.stream else None)
+        if self.sse:
+            inv.streaming = True
+        self._buffer = bytearray()
+        self._pending = ""
+        self._size = 0
+        self._ended = False
+        self.broken = False
+        encoding = response.headers.get("content-encoding", "").strip().lower()
+        self._decoder: Any = None
+        if encoding in ("gzip", "x-gzip"):
+            self._decoder = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        elif encoding == "deflate":
+            self._decoder = zlib.decompressobj()
+        elif encoding not in ("", "identity"):
+            self.broken = True  # br/zstd: passed through untouched; the span keeps the request side only
+
+    def feed(self, chunk: bytes) -> None:
+        if self.broken or self._ended:
+            return
+        try:
+            data = self._decoder.decompress(chunk) if self._decoder is not None else chunk
+            if self.sse:
+                self._pending += data.decode("utf-8", "replace")
+                self._events(final=False)
+            else:
+                self._size += len(data)
+                if self._size > _MAX_BODY:
+                    self.broken = True
+                    self._buffer.clear()
+                    return
+                self._buffer += data
+        except Exception as exc:
+            self.broken = True
+            log_once("parsing an LLM HTTP response", exc)
+
+    def _events(self, final: bool) -> None:
+        text = self._pending.replace("\r\n", "\n")
+        blocks = text.split("\n\n")
+        self._pending = "" if final else blocks.pop()
+        for block in blocks:
+            event, data_lines = "", []
+            for line in block.split("\n"):
+                if line.startswith("data:"):
+                    data_lines.append(line[5:].lstrip(" "))
+                elif line.startswith("event:"):
+                    event = line[6:].strip()
+            if not data_lines:
+                continue
+            data = "\n".join(data_lines)
+            if data == "[DONE]":
+                continue
+            try:
+                payload = json.loads(data)
+            except ValueError:
+                continue
+            self.recorder.chunk((event, payload))
+
+    def end(self, error: BaseException | None = None) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        if self.sse:
+            if not self.broken:
+                try:
+                    self._events(final=True)
+                except Exception as exc:
+                    log_once("parsing an LLM event stream", exc)
+            self.recorder.end(error, self.error_type)
+            return
+        if not self.broken and self._buffer and self.error_type is None:
+            try:
+                body = json.loads(bytes(self._buffer))
+                if isinstance(body, list) and self.fmt.stream is not None:
+                    # A stream sent as one JSON array (Gemini without alt=sse).
+                    acc = self.fmt.stream(self.inv)
+                    for item in body:
+                        acc.accumulate(("", item))
+                    acc.finish(self.inv)
+                else:
+                    self.fmt.response(body, self.inv, self.content)
+            except Exception as exc:
+                log_once("parsing an LLM HTTP response", exc)
+        self._buffer = bytearray()
+        self.tel.finish(self.inv, self.span, error, error_type=self.error_type)
+
+
+def _stream_classes(module: Any) -> tuple[type, type]:
+    """Byte-stream wrappers subclassing ``module``'s stream bases (httpx checks ``isinstance``)."""
+
+    class TracedSyncStream(module.SyncByteStream):  # type: ignore[misc,name-defined]
+        def __init__(self, inner: Any, parser: _Parser) -> None:
+            self._inner = inner
+            self._parser = parser
+
+        def __iter__(self) -> Iterator[bytes]:
+            parser = self._parser
+            try:
+                for chunk in self._inner:
+                    parser.feed(chunk)
+                    yield chunk
+            except GeneratorExit:
+                parser.end()
+                raise
+            except BaseException as exc:
+                parser.end(exc)
+                raise
+            parser.end()
+
+        def close(self) -> None:
+            try:
+                self._inner.close()
+            finally:
+                self._parser.end()
+
+    class TracedAsyncStream(module.AsyncByteStream):  # type: ignore[misc,name-defined]
+        def __init__(self, inner: Any, parser: _Parser) -> None:
+            self._inner = inner
+            self._parser = parser
+
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            parser = self._parser
+            try:
+                async for chunk in self._inner:
+                    parser.feed(chunk)
+                    yield chunk
+            except GeneratorExit:
+                parser.end()
+                raise
+            except BaseException as exc:
+                parser.end(exc)
+                raise
+            parser.end()
+
+        async def aclose(self) -> None:
+            try:
+                await self._inner.aclose()
+            finally:
+                self._parser.end()
+
+    return TracedSyncStream, TracedAsyncStream
+
+
+class _Tracer:
+    """What the wrappers need: telemetry, the provider overrides, and request -> invocation."""
+
+    def __init__(self, tel: LLMTelemetry, providers: Mapping[str, str]) -> None:
+        self.tel = tel
+        self.providers = {k.lower(): v for k, v in providers.items()}
+
+    def begin(self, request: Any) -> tuple[Route, LLMInvocation, Any, bool] | None:
+        if not is_instrumentation_enabled() or llm_span_active():
+            return None
+        route = match_route(request.method, request.url.path)
+        if route is None:
+            return None
+        try:
+            body: Any = json.loads(request.content) if request.content else {}
+        except Exception:  # a streamed (unread) or non-JSON request body: not an LLM call we can describe
+            return None
+        if not isinstance(body, dict):
+            return None
+        host, port = _server(request)
+        family = route.fmt.name.split(".", 1)[0]
+        default = _FAMILY_PROVIDER.get(family, ProviderName.OPENAI.value)
+        provider = (
+            self.providers.get(f"{host}:{port}".lower())
+            or self.providers.get((host or "").lower())
+            or provider_for_host(host, default, port)
+        )
+        model = body.get("model") if isinstance(body.get("model"), str) else route.path_model
+        streaming = body.get("stream") is True or route.stream_path
+        inv = LLMInvocation(
+            route.fmt.operation,
+            provider,
+            request_model=model,
+            server_address=host,
+            server_port=port,
+            streaming=streaming,
+        )
+        inv.attributes[ext.HTTP_RAW] = True
+        tel = self.tel
+        content = tel.content.any
+        route.fmt.request(body, inv, content)
+        span = tel.start(inv)
+        if not tel.wants_content(span):
+            inv.input_messages = inv.system_instructions = inv.tool_definitions = None
+            content = False
+        return route, inv, span, content
+
+
+def _make_wrappers(tracer: _Tracer, module: Any) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    sync_stream, async_stream = _stream_classes(module)
+    tel = tracer.tel
+
+    def sync_send(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        request = args[0] if args else kwargs.get("request")
+        try:
+            started = tracer.begin(request)
+        except Exception as exc:
+            log_once("starting an HTTP-level LLM span", exc)
+            started = None
+        if started is None:
+            return wrapped(*args, **kwargs)
+        route, inv, span, content = started
+        token = tel.activate(span)
+        try:
+            response = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            tel.deactivate(token)
+            tel.finish(inv, span, exc)
+            raise
+        tel.deactivate(token)
+        try:
+            response.stream = sync_stream(response.stream, _Parser(tel, inv, span, route, content, response))
+        except Exception as exc:
+            log_once("wrapping an LLM HTTP response", exc)
+            tel.finish(inv, span)
+        return response
+
+    async def async_send(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        request = args[0] if args else kwargs.get("request")
+        try:
+            started = tracer.begin(request)
+        except Exception as exc:
+            log_once("starting an HTTP-level LLM span", exc)
+            started = None
+        if started is None:
+            return await wrapped(*args, **kwargs)
+        route, inv, span, content = started
+        token = tel.activate(span)
+        try:
+            response = await wrapped(*args, **kwargs)
+        except BaseException as exc:
+            tel.deactivate(token)
+            tel.finish(inv, span, exc)
+            raise
+        tel.deactivate(token)
+        try:
+            response.stream = async_stream(response.stream, _Parser(tel, inv, span, route, content, response))
+        except Exception as exc:
+            log_once("wrapping an LLM HTTP response", exc)
+            tel.finish(inv, span)
+        return response
+
+    return sync_send, async_send
+
+
+class HttpxInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Traces LLM API calls made with raw ``httpx``/``httpx2`` (see the module docstring).
+
+    ``instrument(tracer_provider=, meter_provider=, logger_provider=, providers={host[:port]: provider},
+    capture=, content_max_length=)``; the environment is read here, once.
+    """
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return ()  # either library is enough; each is patched only if importable
+
+    def _instrument(self, **kwargs: Any) -> None:
+        settings = load_settings(capture=kwargs.get("capture"), content_max_length=kwargs.get("content_max_length"))
+        tracer_provider = kwargs.get("tracer_provider")
+        tel = LLMTelemetry(
+            settings,
+            scope="spyglass.instrumentation.httpx",
+            tracer_provider=tracer_provider,
+            meter_provider=kwargs.get("meter_provider"),
+            logger_provider=kwargs.get("logger_provider"),
+        )
+        install_context_processor(tracer_provider or trace.get_tracer_provider())
+        tracer = _Tracer(tel, kwargs.get("providers") or {})
+        self._patched: list[Any] = []
+        for name in _MODULES:
+            try:
+                module = importlib.import_module(name)
+            except ImportError:
+                continue
+            sync_send, async_send = _make_wrappers(tracer, module)
+            wrapt.wrap_function_wrapper(module, "Client._send_single_request", sync_send)
+            wrapt.wrap_function_wrapper(module, "AsyncClient._send_single_request", async_send)
+            self._patched.append(module)
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        for module in getattr(self, "_patched", []):
+            unwrap(module.Client, "_send_single_request")
+            unwrap(module.AsyncClient, "_send_single_request")
+        self._patched = []

@@ -1,0 +1,683 @@
+"""Wire formats of LLM HTTP APIs: request bodies, JSON responses and server-sent events into an invocation.
+
+Contract
+--------
+Each :class:`Format` reads plain JSON (``dict``/``list``, as decoded from the wire) and fills an
+:class:`~spyglass.instrumentation._telemetry.LLMInvocation`:
+
+- ``request(body, inv, content)``: model, request parameters (semconv names), and when ``content`` is true
+  the input messages, system instructions and tool definitions in the GenAI message shapes;
+- ``response(body, inv, content)``: response id/model, finish reasons, usage (``input_tokens`` includes
+  cache reads and writes), output messages;
+- ``stream()``: a fresh :class:`~spyglass.instrumentation._stream.Accumulator` taking ``(event, data)``
+  pairs (the SSE ``event:`` name, or ``""``, and the decoded ``data:`` JSON).
+
+Formats: OpenAI chat completions, completions, embeddings and responses (also every OpenAI-compatible
+service: Azure OpenAI, Groq, DeepSeek, Mistral, OpenRouter, Ollama, vLLM...), Anthropic messages and legacy
+complete, Gemini / Vertex AI ``generateContent``/``streamGenerateContent`` and ``embedContent``, Cohere v2
+chat and embed. Unknown fields are ignored; a missing field leaves the attribute unset. Inline base64 data
+(images, audio, documents) is never recorded (see :func:`~spyglass.instrumentation._content.blob_part`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, cast
+
+from opentelemetry.util.types import AttributeValue
+
+from spyglass.semconv import gen_ai
+from spyglass.semconv import messages as m
+from spyglass.semconv.values import OperationName, OutputType
+
+from . import _openai
+from . import _openai_messages as om
+from ._content import blob_part
+from ._stream import Accumulator
+from ._telemetry import LLMInvocation
+
+_CHAT = OperationName.CHAT.value
+_COMPLETION = OperationName.TEXT_COMPLETION.value
+_EMBEDDINGS = OperationName.EMBEDDINGS.value
+_GENERATE = OperationName.GENERATE_CONTENT.value
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    operation: str
+    request: Callable[[Any, LLMInvocation, bool], None]
+    response: Callable[[Any, LLMInvocation, bool], None]
+    stream: Callable[[LLMInvocation], Accumulator] | None = None
+    """A fresh accumulator for one streamed call; content is captured iff ``inv.input_messages`` is set."""
+
+
+def _d(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _l(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _set(inv: LLMInvocation, key: str, value: Any, kind: type | tuple[type, ...] = (int, float)) -> None:
+    """Set a numeric request parameter when the body has one of ``kind`` (booleans are not numbers here)."""
+    if isinstance(value, kind) and not isinstance(value, bool):
+        inv.attributes[key] = cast("AttributeValue", value)
+
+
+def _stops(inv: LLMInvocation, value: Any) -> None:
+    if isinstance(value, str):
+        inv.attributes[gen_ai.REQUEST_STOP_SEQUENCES] = [value]
+    elif isinstance(value, list) and value and all(isinstance(s, str) for s in value):
+        inv.attributes[gen_ai.REQUEST_STOP_SEQUENCES] = list(value)
+
+
+def _finish(reason: Any, table: dict[str, str]) -> str:
+    text = str(reason) if reason is not None else "stop"
+    return table.get(text, text)
+
+
+def _json_args(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+# --- OpenAI and OpenAI-compatible: the OpenAI SDK adapter's own readers, fed the wire JSON -----------
+
+
+class _View:
+    """Attribute access over decoded JSON (``chunk.choices[0].delta.content``), as the SDK's models give.
+
+    Lets the OpenAI adapter's stream accumulators (written against SDK objects) read wire events, so the
+    HTTP level and the SDK level share one reading of OpenAI's formats. Missing fields read as ``None``.
+    """
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._data = data
+
+    def __getattr__(self, name: str) -> Any:
+        return _view(self._data.get(name))
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return _view(self._data.get(name, default))
+
+
+def _view(value: Any) -> Any:
+    if isinstance(value, dict):
+        return _View(value)
+    if isinstance(value, list):
+        return [_view(v) for v in value]
+    return value
+
+
+def _openai_chat_request(body: Any, inv: LLMInvocation, content: bool) -> None:
+    body = _d(body)
+    _openai._request_params(body, inv.attributes)
+    if content:
+        _openai._chat_content(inv, body)
+
+
+def _openai_completion_request(body: Any, inv: LLMInvocation, content: bool) -> None:
+    body = _d(body)
+    _openai._request_params(body, inv.attributes)
+    if content:
+        _openai._completion_content(inv, body)
+
+
+def _openai_responses_request(body: Any, inv: LLMInvocation, content: bool) -> None:
+    body = _d(body)
+    _openai._request_params(body, inv.attributes)
+    if isinstance(body.get("previous_response_id"), str):
+        inv.attributes[gen_ai.REQUEST_PREVIOUS_RESPONSE_ID] = body["previous_response_id"]
+    if content:
+        _openai._responses_content(inv, body)
+
+
+def _openai_embeddings_request(body: Any, inv: LLMInvocation, content: bool) -> None:
+    body = _d(body)
+    if isinstance(body.get("encoding_format"), str):
+        inv.attributes[gen_ai.REQUEST_ENCODING_FORMATS] = [body["encoding_format"]]
+    _set(inv, gen_ai.EMBEDDINGS_DIMENSION_COUNT, body.get("dimensions"), int)
+
+
+def _reader(read: Callable[[LLMInvocation, Any], None]) -> Callable[[Any, LLMInvocation, bool], None]:
+    def response(body: Any, inv: LLMInvocation, content: bool) -> None:
+        read(inv, _d(body))
+
+    return response
+
+
+class _ViewAccumulator:
+    """An OpenAI adapter accumulator fed ``(event, data)`` pairs as attribute views."""
+
+    __slots__ = ("_acc",)
+
+    def __init__(self, acc: Any) -> None:
+        self._acc = acc
+
+    def accumulate(self, chunk: Any) -> bool:
+        data = chunk[1]
+        if isinstance(data, dict):
+            if "choices" not in data and "type" not in data:
+                data = {**data, "choices": []}  # an error or keep-alive object: nothing to accumulate
+            self._acc.accumulate(_View(data))
+        return True
+
+    def finish(self, inv: LLMInvocation) -> None:
+        self._acc.finish(inv)
+
+
+def _openai_stream(legacy: bool) -> Callable[[LLMInvocation], Accumulator]:
+    return lambda inv: _ViewAccumulator(_openai.ChatAccumulator(inv, False, legacy))
+
+
+def _responses_stream(inv: LLMInvocation) -> Accumulator:
+    return _ViewAccumulator(_openai.ResponsesAccumulator(inv))
+
+
+def _openai_tool_calls(calls: Any) -> list[m.Part]:
+    parts: list[m.Part] = []
+    for call in _l(calls):
+        fn = _d(_d(call).get("function"))
+        parts.append(m.tool_call(str(fn.get("name") or ""), _json_args(fn.get("arguments")), _d(call).get("id")))
+    return parts
+
+
+# --- Anthropic --------------------------------------------------------------------------------------------
+
+_ANTHROPIC_FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_call"}
+
+
+def _anthropic_blocks(content: Any) -> list[m.Part]:
+    if isinstance(content, str):
+        return [m.text(content)]
+    parts: list[m.Part] = []
+    for block in _l(content):
+        block = _d(block)
+        kind = block.get("type")
+        if kind == "text":
+            parts.append(m.text(str(block.get("text") or "")))
+        elif kind in ("image", "document"):
+            source = _d(block.get("source"))
+            modality = "image" if kind == "image" else "document"
+            if source.get("type") == "base64":
+                parts.append(blob_part(str(source.get("data") or ""), modality, source.get("media_type")))
+            elif isinstance(source.get("url"), str):
+                parts.append(m.uri(source["url"], modality, source.get("media_type")))
+        elif kind == "tool_use":
+            parts.append(m.tool_call(str(block.get("name") or ""), block.get("input"), block.get("id")))
+        elif kind == "tool_result":
+            result = block.get("content")
+            if isinstance(result, list):
+                result = [p.get("content") if p.get("type") == "text" else p for p in _anthropic_blocks(result)]
+            parts.append(m.tool_call_response(result, block.get("tool_use_id")))
+        elif kind == "thinking":
+            parts.append(m.reasoning(str(block.get("thinking") or "")))
+        elif kind in ("server_tool_use",):
+            parts.append(
+                m.server_tool_call(str(block.get("name") or ""), {"type": str(block.get("name"))}, block.get("id"))
+            )
+        elif isinstance(kind, str) and kind.endswith("_tool_result"):
+            parts.append(
+                m.server_tool_call_response({"type": kind, "content": block.get("content")}, block.get("tool_use_id"))
+            )
+    return parts
+
+
+def _anthropic_request(body: Any, inv: LLMInvocation, content: bool) -> None:
+    body = _d(body)
+    a = gen_ai
+    _set(inv, a.REQUEST_MAX_TOKENS, body.get("max_tokens", body.get("max_tokens_to_sample")), int)
+    _set(inv, a.REQUEST_TEMPERATURE, body.get("temperature"))
+    _set(inv, a.REQUEST_TOP_P, body.get("top_p"))
+    _set(inv, a.REQUEST_TOP_K, body.get("top_k"))
+    _stops(inv, body.get("stop_sequences"))
+    if not content:
+        return
+    if "prompt" in body and "messages" not in body:  # legacy /v1/complete
+        inv.input_messages = [m.message("user", [m.text(str(body.get("prompt") or ""))])]
+        return
+    inv.input_messages = [
+        m.message(str(_d(msg).get("role") or "user"), _anthropic_blocks(_d(msg).get("content")))
+        for msg in _l(body.get("messages"))
+    ]
+    system = body.get("system")
+    if system:
+        inv.system_instructions = list(_anthropic_blocks(system))
+    tools = [
+        m.function_tool(str(t.get("name")), t.get("description"), t.get("input_schema"))
+        if "input_schema" in t
+        else {"type": str(t.get("type") or "server"), "name": str(t.get("name") or "")}
+        for t in map(_d, _l(body.get("tools")))
+    ]
+    if tools:
+        inv.tool_definitions = tools
+
+
+def _anthropic_usage(inv: LLMInvocation, usage: Any) -> None:
+    usage = _d(usage)
+    uncached = _int(usage.get("input_tokens"))
+    read = _int(usage.get("cache_read_input_tokens")) or 0
+    write = _int(usage.get("cache_creation_input_tokens")) or 0
+    if uncached is not None:
+        inv.input_tokens = uncached + read + write
+        inv.cache_read_tokens = read or None
+        inv.cache_write_tokens = write or None
+    out = _int(usage.get("output_tokens"))
+    if out is not None:
+        inv.output_tokens = out
+
+
+def _anthropic_response(body: Any, inv: LLMInvocation, content: bool) -> None:
+    body = _d(body)
+    if isinstance(body.get("id"), str):
+        inv.response_id = body["id"]
+    if isinstance(body.get("model"), str):
+        inv.response_model = body["model"]
+    reason = _finish(body.get("stop_reason"), _ANTHROPIC_FINISH)
+    inv.finish_reasons = [reason]
+    _anthropic_usage(inv, body.get("usage"))
+    if content:
+        if body.get("type") == "completion":
+            parts: list[m.Part] = [m.text(str(body.get("completion") or ""))]
+        else:
+            parts = _anthropic_blocks(body.get("content"))
+        inv.output_messages = [m.output_message("assistant", parts, reason)]
+
+
+class _AnthropicStream:
+    """Message events: blocks by index (text, thinking, tool input JSON), usage from start and delta."""
+
+    def __init__(self, inv: LLMInvocation) -> None:
+        self.content = inv.input_messages is not None
+        self.message: dict[str, Any] = {}
+        self.blocks: dict[int, dict[str, Any]] = {}
+        self.pieces: dict[int, list[str]] = {}
+        self.usage: dict[str, Any] = {}
+        self.reason: Any = None
+        self.completion: list[str] = []
+
+    def accumulate(self, chunk: Any) -> bool:
+        data = _d(chunk[1])
+        kind = data.get("type")
+        if kind == "message_start":
+            self.message = _d(data.get("message"))
+            self.usage.update(_d(self.message.get("usage")))
+        elif kind == "content_block_start":
+            self.blocks[_int(data.get("index")) or 0] = dict(_d(data.get("content_block")))
+        elif kind == "content_block_delta" and self.content:
+            delta = _d(data.get("delta"))
+            piece = delta.get("text", delta.get("partial_json", delta.get("thinking")))
+            if isinstance(piece, str):
+                self.pieces.setdefault(_int(data.get("index")) or 0, []).append(piece)
+        elif kind == "message_delta":
+            self.reason = _d(data.get("delta")).get("stop_reason", self.reason)
+            self.usage.update({k: v for k, v in _d(data.get("usage")).items() if v is not None})
+        elif kind == "completion":  # legacy /v1/complete stream
+            self.message.setdefault("id", data.get("id"))
+            self.message.setdefault("model", data.get("model"))
+            if isinstance(data.get("completion"), str):
+                self.completion.append(data["completion"])
+            if data.get("stop_reason"):
+                self.reason = data["stop_reason"]
+        return True
+
+    def finish(self, inv: LLMInvocation) -> None:
+        body: dict[str, Any] = {
+            "id": self.message.get("id"),
+            "model": self.message.get("model"),
+            "stop_reason": self.reason,
+            "usage": self.usage,
+        }
+        if self.completion:
+            body["type"] = "completion"
+            body["completion"] = "".join(self.completion)
+        blocks = []
+        for i, block in sorted(self.blocks.items()):
+            text = "".join(self.pieces.get(i, []))
+            kind = block.get("type")
+            if kind == "text":
+                block["text"] = text
+            elif kind == "thinking":
+                block["thinking"] = text
+            elif kind in ("tool_use", "server_tool_use") and text:
+                block["input"] = _json_args(text)
+            blocks.append(block)
+        body["content"] = blocks
+        _anthropic_response(body, inv, self.content)
+
+
+# --- Gemini / Vertex AI -------------------------------------------------------------------------------
+
+_GEMINI_FINISH = {"STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "content_filter", "RECITATION": "content_filter"}
+
+
+def _gemini_parts(parts: Any) -> list[m.Part]:
+    out: list[m.Part] = []
+    for part in _l(parts):
+        part = _d(part)
+        if isinstance(part.get("text"), str):
+            out.append(m.reasoning(part["text"]) if part.get("thought") else m.text(part["text"]))
+        elif isinstance(part.get("inlineData"), dict):
+            data = part["inlineData"]
+            mime = data.get("mimeType")
+            modality = str(mime).split("/", 1)[0] if isinstance(mime, str) else "image"
+            out.append(blob_part(str(data.get("data") or ""), modality, mime))
+        elif isinstance(part.get("fileData"), dict):
+            data = part["fileData"]
+            mime = data.get("mimeType")
+            modality = str(mime).split("/", 1)[0] if isinstance(mime, str) else "image"
+            out.append(m.uri(str(data.get("fileUri") or ""), modality, mime))
+        elif isinstance(part.get("functionCall"), dict):
+            call = part["functionCall"]
+            out.append(m.tool_call(str(call.get("name") or ""), call.get("args"), call.get("id")))
+        elif isinstance(part.get("functionResponse"), dict):
+            resp = part["functionResponse"]
+            out.append(m.tool_call_response(resp.get("response"), resp.get("id")))
+    return out
+
+
+def _gemini_role(role: Any) -> str:
+    return "assistant" if role == "model" else str(role or "user")
+
+
+def _gemini_request(body: Any, inv: LLMInvocation, content: bool) -> None:
+    body = _d(body)
+    cfg = _d(body.get("generationConfig") or body.get("generation_config"))
+    a = gen_ai
+    _set(inv, a.REQUEST_TEMPERATURE, cfg.get("temperature"))
+    _set(inv, a.REQUEST_TOP_P, cfg.get("topP"))
+    _set(inv, a.REQUEST_TOP_K, cfg.get("topK"))
+    _set(inv, a.REQUEST_MAX_TOKENS, cfg.get("maxOutputTokens"), int)
+    _set(inv, a.REQUEST_SEED, cfg.get("seed"), int)
+    _set(inv, a.REQUEST_FREQUENCY_PENALTY, cfg.get("frequencyPenalty"))
+    _set(inv, a.REQUEST_PRESENCE_PENALTY, cfg.get("presencePenalty"))
+    count = _int(cfg.get("candidateCount"))
+    if count is not None and count != 1:
+        inv.attributes[a.REQUEST_CHOICE_COUNT] = count
+    _stops(inv, cfg.get("stopSequences"))
+    if cfg.get("responseMimeType") == "application/json":
+        inv.attributes[a.OUTPUT_TYPE] = OutputType.JSON.value
+    level = _d(cfg.get("thinkingConfig")).get("thinking_level") or _d(cfg.get("thinkingConfig")).get("thinkingLevel")
+    if isinstance(level, str):
+        inv.attributes[a.REQUEST_REASONING_LEVEL] = level.lower()
+    if not content:
+        return
+    inv.input_messages = [
+        m.message(_gemini_role(_d(c).get("role")), _gemini_parts(_d(c).get("parts"))) for c in _l(body.get("contents"))
+    ]
+    system = _d(body.get("systemInstruction") or body.get("system_instruction"))
+    if system:
+        inv.system_instructions = list(_gemini_parts(system.get("parts")))
+    tools: list[m.ToolDefinition] = []
+    for tool in map(_d, _l(body.get("tools"))):
+        for fn in map(_d, _l(tool.get("functionDeclarations") or tool.get("function_declarations"))):
+            tools.append(m.function_tool(str(fn.get("name") or ""), fn.get("description"), fn.get("parameters")))
+        for key in tool:
+            if key not in ("functionDeclarations", "function_declarations"):
+                tools.append({"type": key, "name": key})
+    if tools:
+        inv.tool_definitions = tools
+
+
+def _gemini_usage(inv: LLMInvocation, usage: Any) -> None:
+    usage = _d(usage)
+    prompt = _int(usage.get("promptTokenCount"))
+    if prompt is not None:
+        inv.input_tokens = prompt + (_int(usage.get("toolUsePromptTokenCount")) or 0)
+    thoughts = _int(usage.get("thoughtsTokenCount")) or 0
+    candidates = _int(usage.get("candidatesTokenCount"))
+    if candidates is not None or thoughts:
+        inv.output_tokens = (candidates or 0) + thoughts  # Gemini counts thoughts apart; semconv includes them
+    inv.reasoning_tokens = thoughts or None
+    inv.cache_read_tokens = _int(usage.get("cachedContentTokenCount")) or None
+
+
+def _gemini_response(body: Any, inv: LLMInvocation, content: bool) -> None:
+    body = _d(body)
+    if isinstance(body.get("responseId"), str):
+        inv.response_id = body["responseId"]
+    if isinstance(body.get("modelVersion"), str):
+        inv.response_model = body["modelVersion"]
+    _gemini_usage(inv, body.get("usageMetadata"))
+    reasons: list[str] = []
+    outputs: list[m.OutputMessage] = []
+    for cand in map(_d, _l(body.get("candidates"))):
+        parts = _gemini_parts(_d(cand.get("content")).get("parts"))
+        reason = _finish(cand.get("finishReason"), _GEMINI_FINISH)
+        if any(p["type"] == "tool_call" for p in parts) and reason == "stop":
+            reason = "tool_call"
+        reasons.append(reason)
+        outputs.append(m.output_message("assistant", parts, reason))
+    inv.finish_reasons = reasons or None
+    if content and outputs:
+        inv.output_messages = list(outputs)
+
+
+class _GeminiStream:
+    """``streamGenerateContent?alt=sse``: each event is a partial response; parts are concatenated."""
+
+    def __init__(self, inv: LLMInvocation) -> None:
+        self.content = inv.input_messages is not None
+        self.meta: dict[str, Any] = {}
+        self.parts: dict[int, list[Any]] = {}
+        self.reasons: dict[int, Any] = {}
+
+    def accumulate(self, chunk: Any) -> bool:
+        data = chunk[1]
+        for item in data if isinstance(data, list) else [data]:  # without alt=sse the body is one JSON array
+            item = _d(item)
+            for key in ("responseId", "modelVersion", "usageMetadata"):
+                if key in item:
+                    self.meta[key] = item[key]
+            for cand in map(_d, _l(item.get("candidates"))):
+                i = _int(cand.get("index")) or 0
+                if cand.get("finishReason"):
+                    self.reasons[i] = cand["finishReason"]
+                if self.content:
+                    self.parts.setdefault(i, []).extend(_l(_d(cand.get("content")).get("parts")))
+        return True
+
+    def finish(self, inv: LLMInvocation) -> None:
+        candidates = []
+        for i in sorted(set(self.parts) | set(self.reasons)):
+            merged: list[dict[str, Any]] = []
+            for part in map(_d, self.parts.get(i, [])):
+                last = merged[-1] if merged else None
+                if (
+                    last is not None
+                    and isinstance(part.get("text"), str)
+                    and isinstance(last.get("text"), str)
+                    and bool(part.get("thought")) == bool(last.get("thought"))
+                ):
+                    last["text"] += part["text"]
+                else:
+                    merged.append(dict(part))
+            candidates.append({"index": i, "content": {"parts": merged}, "finishReason": self.reasons.get(i)})
+        _gemini_response({**self.meta, "candidates": candidates}, inv, self.content)
+
+
+def _gemini_embed_response(body: Any, inv: LLMInvocation, content: bool) -> None:
+    body = _d(body)
+    first = _d(body.get("embedding")) or _d(next(iter(_l(body.get("embeddings"))), None))
+    values = first.get("values")
+    if isinstance(values, list):
+        inv.attributes[gen_ai.EMBEDDINGS_DIMENSION_COUNT] = len(values)
+
+
+def _nothing(body: Any, inv: LLMInvocation, content: bool) -> None:
+    return None
+
+
+# --- Cohere v2 ---------------------------------------------------------------------------------------------
+
+_COHERE_FINISH = {
+    "COMPLETE": "stop",
+    "STOP_SEQUENCE": "stop",
+    "MAX_TOKENS": "length",
+    "TOOL_CALL": "tool_call",
+    "ERROR": "error",
+    "TIMEOUT": "error",
+}
+
+
+def _cohere_message(msg: Any, output: bool = False) -> list[m.Part]:
+    msg = _d(msg)
+    parts: list[m.Part] = []
+    if isinstance(msg.get("tool_plan"), str) and msg["tool_plan"]:
+        parts.append(m.reasoning(msg["tool_plan"]))
+    parts += om.content_parts(msg.get("content"))
+    parts += _openai_tool_calls(msg.get("tool_calls"))
+    return parts
+
+
+def _cohere_request(body: Any, inv: LLMInvocation, content: bool) -> None:
+    body = _d(body)
+    a = gen_ai
+    _set(inv, a.REQUEST_TEMPERATURE, body.get("temperature"))
+    _set(inv, a.REQUEST_TOP_P, body.get("p"))
+    _set(inv, a.REQUEST_TOP_K, body.get("k"))
+    _set(inv, a.REQUEST_MAX_TOKENS, body.get("max_tokens"), int)
+    _set(inv, a.REQUEST_SEED, body.get("seed"), int)
+    _set(inv, a.REQUEST_FREQUENCY_PENALTY, body.get("frequency_penalty"))
+    _set(inv, a.REQUEST_PRESENCE_PENALTY, body.get("presence_penalty"))
+    _stops(inv, body.get("stop_sequences"))
+    if not content:
+        return
+    msgs: list[m.ChatMessage] = []
+    for msg in map(_d, _l(body.get("messages"))):
+        role = str(msg.get("role") or "user")
+        if role == "tool":
+            msgs.append(m.message("tool", [m.tool_call_response(msg.get("content"), msg.get("tool_call_id"))]))
+        else:
+            msgs.append(m.message(role, _cohere_message(msg)))
+    inv.input_messages = msgs
+    tools = om.tool_definitions(body.get("tools"))
+    if tools:
+        inv.tool_definitions = list(tools)
+
+
+def _cohere_usage(inv: LLMInvocation, usage: Any) -> None:
+    usage = _d(usage)
+    tokens = _d(usage.get("tokens")) or _d(usage.get("billed_units"))
+    inv.input_tokens = _int(tokens.get("input_tokens"))
+    inv.output_tokens = _int(tokens.get("output_tokens"))
+
+
+def _cohere_response(body: Any, inv: LLMInvocation, content: bool) -> None:
+    body = _d(body)
+    if isinstance(body.get("id"), str):
+        inv.response_id = body["id"]
+    reason = _finish(body.get("finish_reason"), _COHERE_FINISH)
+    inv.finish_reasons = [reason]
+    _cohere_usage(inv, body.get("usage"))
+    if content:
+        inv.output_messages = [m.output_message("assistant", _cohere_message(body.get("message"), True), reason)]
+
+
+class _CohereStream:
+    """v2 chat events: text and tool-plan deltas, tool calls by index, finish and usage at ``message-end``."""
+
+    def __init__(self, inv: LLMInvocation) -> None:
+        self.content = inv.input_messages is not None
+        self.id: Any = None
+        self.text: list[str] = []
+        self.plan: list[str] = []
+        self.calls: dict[int, dict[str, Any]] = {}
+        self.end: dict[str, Any] = {}
+
+    def accumulate(self, chunk: Any) -> bool:
+        data = _d(chunk[1])
+        kind = data.get("type")
+        message = _d(_d(data.get("delta")).get("message"))
+        if kind == "message-start":
+            self.id = data.get("id")
+        elif kind == "content-delta" and self.content:
+            text = _d(message.get("content")).get("text")
+            if isinstance(text, str):
+                self.text.append(text)
+        elif kind == "tool-plan-delta" and self.content:
+            if isinstance(message.get("tool_plan"), str):
+                self.plan.append(message["tool_plan"])
+        elif kind in ("tool-call-start", "tool-call-delta") and self.content:
+            call = _d(message.get("tool_calls"))
+            slot = self.calls.setdefault(_int(data.get("index")) or 0, {"args": []})
+            if call.get("id"):
+                slot["id"] = call["id"]
+            fn = _d(call.get("function"))
+            if fn.get("name"):
+                slot["name"] = fn["name"]
+            if isinstance(fn.get("arguments"), str):
+                slot["args"].append(fn["arguments"])
+        elif kind == "message-end":
+            self.end = _d(data.get("delta"))
+        return True
+
+    def finish(self, inv: LLMInvocation) -> None:
+        message: dict[str, Any] = {"tool_plan": "".join(self.plan)}
+        if self.text:
+            message["content"] = [{"type": "text", "text": "".join(self.text)}]
+        message["tool_calls"] = [
+            {"id": c.get("id"), "function": {"name": c.get("name"), "arguments": "".join(c["args"])}}
+            for _, c in sorted(self.calls.items())
+        ]
+        body = {
+            "id": self.id,
+            "finish_reason": self.end.get("finish_reason"),
+            "usage": self.end.get("usage"),
+            "message": message,
+        }
+        _cohere_response(body, inv, self.content)
+
+
+def _cohere_embed_request(body: Any, inv: LLMInvocation, content: bool) -> None:
+    types = _d(body).get("embedding_types")
+    if isinstance(types, list) and all(isinstance(t, str) for t in types):
+        inv.attributes[gen_ai.REQUEST_ENCODING_FORMATS] = list(types)
+
+
+def _cohere_embed_response(body: Any, inv: LLMInvocation, content: bool) -> None:
+    body = _d(body)
+    if isinstance(body.get("id"), str):
+        inv.response_id = body["id"]
+    billed = _d(_d(body.get("meta")).get("billed_units"))
+    inv.input_tokens = _int(billed.get("input_tokens"))
+    for values in _d(body.get("embeddings")).values():
+        if isinstance(values, list) and values and isinstance(values[0], list):
+            inv.attributes[gen_ai.EMBEDDINGS_DIMENSION_COUNT] = len(values[0])
+            break
+
+
+OPENAI_CHAT = Format(
+    "openai.chat_completions", _CHAT, _openai_chat_request, _reader(_openai._on_chat), _openai_stream(False)
+)
+OPENAI_COMPLETIONS = Format(
+    "openai.completions", _COMPLETION, _openai_completion_request, _reader(_openai._on_completion), _openai_stream(True)
+)
+OPENAI_EMBEDDINGS = Format(
+    "openai.embeddings", _EMBEDDINGS, _openai_embeddings_request, _reader(_openai._on_embeddings)
+)
+OPENAI_RESPONSES = Format(
+    "openai.responses", _CHAT, _openai_responses_request, _reader(_openai._on_response), _responses_stream
+)
+ANTHROPIC_MESSAGES = Format("anthropic.messages", _CHAT, _anthropic_request, _anthropic_response, _AnthropicStream)
+ANTHROPIC_COMPLETE = Format(
+    "anthropic.complete", _COMPLETION, _anthropic_request, _anthropic_response, _AnthropicStream
+)
+GEMINI_GENERATE = Format("gemini.generate_content", _GENERATE, _gemini_request, _gemini_response, _GeminiStream)
+GEMINI_EMBED = Format("gemini.embed_content", _EMBEDDINGS, _nothing, _gemini_embed_response)
+COHERE_CHAT = Format("cohere.chat", _CHAT, _cohere_request, _cohere_response, _CohereStream)
+COHERE_EMBED = Format("cohere.embed", _EMBEDDINGS, _cohere_embed_request, _cohere_embed_response)
