@@ -170,7 +170,8 @@
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       const status = $(".form-status", form);
-      const name = form.elements.dataset.value.trim();
+      // Read attributes, not form.dataset: a field named "dataset" would shadow it (DOM clobbering).
+      const name = form.elements.namedItem("dataset_name").value.trim();
       status.className = "form-status small";
       status.textContent = "Adding…";
       try {
@@ -178,7 +179,11 @@
           method: "POST",
           credentials: "same-origin",
           headers: { "Content-Type": "application/json", Accept: "application/json" },
-          body: JSON.stringify({ dataset: name, span_id: form.dataset.spanId, trace_id: form.dataset.traceId }),
+          body: JSON.stringify({
+            dataset: name,
+            span_id: form.getAttribute("data-span-id"),
+            trace_id: form.getAttribute("data-trace-id"),
+          }),
         });
         const body = await response.json();
         if (!response.ok) throw new Error(body && body.error ? body.error : "HTTP " + response.status);
@@ -232,7 +237,8 @@
     if (c.kind === "bar") {
       c.bars.forEach((b) => titled(svgEl("rect", { class: "bar", x: b.x, y: b.y, width: b.w, height: b.h }, svg), b.title));
     } else {
-      c.lines.forEach((l) => {
+      // Highest percentile first, so the lower lines stay visible where they meet it.
+      c.lines.slice().reverse().forEach((l) => {
         svgEl("polyline", { class: "line line-" + l.series, points: l.points }, svg);
         l.dots.forEach((d) => titled(svgEl("circle", { class: "dot line-" + l.series, cx: d.x, cy: d.y, r: 2.5 }, svg), d.title));
       });
