@@ -173,6 +173,7 @@ class SpyglassSpanExporter(SpanExporter):
         self._shutdown = False
         self._stop_sending = False
         self._wake = threading.Event()
+        self._stopped = threading.Event()
         self._counter = self._make_counter(meter_provider)
         self._start_worker()
         if hasattr(os, "register_at_fork"):
@@ -340,8 +341,12 @@ class SpyglassSpanExporter(SpanExporter):
                     if exc.retry_after is not None:
                         delay = max(delay, exc.retry_after)
                     attempt = min(attempt + 1, 30)
-                    self._wake.wait(delay)
+                    not_before = time.monotonic() + (exc.retry_after or 0.0)
+                    self._wake.wait(delay)  # a flush may cut our own backoff short...
                     self._wake.clear()
+                    remaining = not_before - time.monotonic()
+                    if remaining > 0:  # ...but never the server's Retry-After (only shutdown does)
+                        self._stopped.wait(remaining)
                     continue
                 except Exception:  # a transport bug must not kill the sender
                     _log.exception("spyglass exporter: unexpected send failure; dropping %d spans", n)
@@ -380,6 +385,7 @@ class SpyglassSpanExporter(SpanExporter):
         with self._cond:
             self._stop_sending = True
             self._cond.notify_all()
+        self._stopped.set()
         self._wake.set()
         self._worker.join(timeout=max(self.timeout, 1.0) + 1.0)
         if not flushed:

@@ -157,7 +157,14 @@ class GrpcTransport:
         if not url.hostname:
             raise ValueError(f"OTLP/gRPC endpoint needs a host, got {endpoint!r}")
         target = f"{url.hostname}:{url.port or 4317}"
-        options = [("grpc.max_send_message_length", 64 * 1024 * 1024)]
+        # gRPC's own reconnect backoff grows to 120 s by default; keep it short so a backend that comes back
+        # is used within seconds (our retry loop does the pacing).
+        options = [
+            ("grpc.max_send_message_length", 64 * 1024 * 1024),
+            ("grpc.initial_reconnect_backoff_ms", 200),
+            ("grpc.min_reconnect_backoff_ms", 200),
+            ("grpc.max_reconnect_backoff_ms", 2000),
+        ]
         comp = grpc.Compression.Gzip if compression == "gzip" else grpc.Compression.NoCompression
         if url.scheme == "https" or certificate:
             root = Path(certificate).read_bytes() if certificate else None
