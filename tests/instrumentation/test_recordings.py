@@ -14,7 +14,7 @@ from spyglass.semconv import gen_ai
 from spyglass.semconv.validation import validate_span_content
 from tests.conftest import recordings
 
-from .llm_support import anthropic_client, expected, instrumented, openai_client, sdk_call  # noqa: F401
+from .llm_support import anthropic_client, expected, openai_client, sdk_call
 
 RECORDINGS = recordings("openai__") + recordings("azure_openai__") + recordings("anthropic__")
 _OPS = {
@@ -41,7 +41,7 @@ def _consume(result: Any) -> None:
 
 
 @pytest.mark.parametrize("rec", RECORDINGS, ids=[r.name for r in RECORDINGS])
-def test_recording_replayed_through_sdk(rec: Any, replay: Any, instrumented: Any) -> None:  # noqa: F811
+def test_recording_replayed_through_sdk(rec: Any, replay: Any, instrumented: Any) -> None:
     replay.expect(rec)
     oai = openai_client(replay, rec)
     ant = anthropic_client(replay)

@@ -21,7 +21,7 @@ from spyglass.semconv import gen_ai
 from spyglass.testing.replay import Recording
 from tests.conftest import recording
 
-from .llm_support import anthropic_client, instrumented, llm_spans, openai_client  # noqa: F401
+from .llm_support import anthropic_client, llm_spans, openai_client
 
 OPENAI_STREAM = "openai__chat-completions__stream__chat-completion-streaming__i0"
 ANTHROPIC_STREAM = "anthropic__messages__stream__anthropic-instrumentation-messages-streaming__i0"
@@ -128,7 +128,7 @@ def _run(provider: str, aio: bool, replay: Any, rec: Recording, mode: str) -> tu
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("aio", [False, True], ids=["sync", "async"])
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
-def test_stream_exit(provider: str, aio: bool, mode: str, replay: Any, instrumented: Any) -> None:  # noqa: F811
+def test_stream_exit(provider: str, aio: bool, mode: str, replay: Any, instrumented: Any) -> None:
     rec = _recording(provider, mode)
     with suppress_instrumentation():
         baseline, baseline_error = _run(provider, aio, replay, rec, mode)

@@ -35,7 +35,7 @@ from ._openai import _raw_types, _version
 from ._openai_messages import field as f
 from ._openai_messages import parse_arguments
 from ._providers import provider_for_host, server_of
-from ._sdk import Call, GenericCall, route_template
+from ._sdk import Call, GenericCall, full_path, route_template
 from ._telemetry import LLMInvocation, LLMTelemetry
 from ._wrapping import SDKPatch
 
@@ -393,7 +393,7 @@ class AnthropicAdapter:
                     attrs[gen_ai.SERVER_PORT] = port
             if isinstance(model, str):
                 attrs[gen_ai.REQUEST_MODEL] = model
-            route = route_template(path)
+            route = route_template(full_path(client, path))
             name = (
                 f"count_tokens {model}" if path.endswith("/count_tokens") and model else f"anthropic {method} {route}"
             )

@@ -86,6 +86,8 @@ def _string_slots(value: Any, out: list[tuple[int, Any, Any, dict[str, Any] | No
 def _string_slots_in(value: Any, out: list[tuple[int, Any, Any, dict[str, Any] | None]], part: Any) -> None:
     # Nested inside a part (tool arguments, server tool payloads): strings are charged to that part.
     if isinstance(value, dict):
+        if part is None and "type" in value:
+            part = value
         for k, v in value.items():
             if isinstance(v, str):
                 if len(v) > _MARKER_OVERHEAD:

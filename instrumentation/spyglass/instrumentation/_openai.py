@@ -34,7 +34,7 @@ from spyglass.semconv.values import OperationName, ProviderName
 from . import _openai_messages as om
 from ._config import Settings, load_settings
 from ._providers import provider_for_host, server_of
-from ._sdk import Call, GenericCall, route_template
+from ._sdk import Call, GenericCall, full_path, route_template
 from ._telemetry import LLMInvocation, LLMTelemetry
 from ._wrapping import SDKPatch
 
@@ -368,7 +368,7 @@ class OpenAIAdapter:
             model = body.get("model")
             if isinstance(model, str):
                 attrs[gen_ai.REQUEST_MODEL] = model
-            return GenericCall(f"openai {method} {route_template(path)}", attrs)
+            return GenericCall(f"openai {method} {route_template(full_path(client, path))}", attrs)
 
         model = body.get("model")
         streaming = bool(stream or body.get("stream"))

@@ -48,6 +48,14 @@ def route_template(path: str) -> str:
     return "/".join("{id}" if _ID_SEGMENT.match(seg) else seg for seg in path.split("/"))
 
 
+def full_path(client: Any, path: str) -> str:
+    """The request path including the client's base path (``/v1`` + ``/models``)."""
+    if path.startswith(("http://", "https://")):
+        return "/" + path.split("://", 1)[1].partition("/")[2]
+    base = getattr(getattr(client, "base_url", None), "path", "") or ""
+    return base.rstrip("/") + "/" + path.lstrip("/")
+
+
 @dataclass(slots=True)
 class Call:
     """A planned LM call."""

@@ -36,11 +36,11 @@ class SDKPatch:
         base = importlib.import_module(f"{self.sdk}._base_client")
         for cls_name, factory in (("SyncAPIClient", make_sync_wrapper), ("AsyncAPIClient", make_async_wrapper)):
             cls = getattr(base, cls_name, None)
-            if cls is None or isinstance(cls.__dict__.get("request"), wrapt.ObjectProxy):
+            if cls is None or isinstance(cls.__dict__.get("request"), wrapt.FunctionWrapper):
                 continue
             wrapt.wrap_function_wrapper(cls, "request", factory(self.state))
             self._applied.append((cls, "request"))
-        if hasattr(base, "start_api_call_span") and not isinstance(base.start_api_call_span, wrapt.ObjectProxy):
+        if hasattr(base, "start_api_call_span") and not isinstance(base.start_api_call_span, wrapt.FunctionWrapper):
             wrapt.wrap_function_wrapper(base, "start_api_call_span", _quiet_sdk_span)
             self._applied.append((base, "start_api_call_span"))
         try:
