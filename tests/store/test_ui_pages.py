@@ -10,6 +10,8 @@ import csv
 import io
 import json
 import re
+import urllib.error
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from html.parser import HTMLParser
@@ -299,6 +301,30 @@ def test_add_to_dataset(ui: UIStore) -> None:
         headers={"content-type": "application/json"},
     )
     assert unknown.status == 404
+    other_origin = request(
+        "POST", ui.url + "/datasets/-/add", body=b"{}", headers={"origin": "http://evil.example", "content-type": "x"}
+    )
+    assert other_origin.status == 403
+
+
+def test_add_to_dataset_without_javascript(ui: UIStore) -> None:
+    """The plain form post works too, and sends the browser back to the span."""
+    span = ui.corpus.spans["streamed"]
+    form = urlencode({"dataset_name": "haiku", "trace_id": span.trace_id, "span_id": span.span_id}).encode()
+    headers = {"content-type": "application/x-www-form-urlencoded", "origin": ui.url}
+    opener = urllib.request.build_opener(NoRedirect)
+    with pytest.raises(urllib.error.HTTPError) as redirect:
+        opener.open(urllib.request.Request(ui.url + "/datasets/-/add", data=form, headers=headers, method="POST"))
+    assert redirect.value.code == 303
+    assert redirect.value.headers["location"] == f"/traces/{span.trace_id}#span-{span.span_id}"
+    assert [i["span_id"] for i in ui.json("/datasets/haiku.json")["items"]] == [span.span_id]
+    bad = request("POST", ui.url + "/datasets/-/add", body=b"trace_id=x", headers=headers)
+    assert bad.status == 400 and bad.headers["content-type"].startswith("text/html") and "give a name" in bad.text
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
 
 
 def test_static_assets_are_served_from_the_package(ui: UIStore) -> None:

@@ -24,6 +24,7 @@ import datetime as _dt
 import json
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -33,7 +34,7 @@ from spyglass.semconv import extensions as ext
 from spyglass.semconv import gen_ai
 from spyglass.store import _queries as q
 from spyglass.store._app import AppContext, request_tenant
-from spyglass.store._errors import BadRequest, NotFound, StoreError, error_body
+from spyglass.store._errors import BadRequest, Forbidden, NotFound, StoreError, error_body
 from spyglass.store.web import _charts, _conversation, _format
 from spyglass.store.web._render import error_page, json_response, page, url
 
@@ -519,14 +520,24 @@ class Pages:
         )
 
     async def add_to_dataset(self, request: Request) -> Response:
-        """Add one span to a dataset, creating the dataset on first use. JSON in, JSON out."""
-        if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
-            return json_response(error_body(403, "cross-site request refused"), 403)
+        """Add one span to a dataset, creating the dataset on first use.
+
+        The page's script posts JSON and gets JSON. Without script the form posts
+        ``application/x-www-form-urlencoded`` and is sent back to the span (303) or shown the error page.
+        """
+        is_form = request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded")
+        if not _same_origin(request):
+            return self._error(request, Forbidden("cross-site request refused"), not is_form)
         try:
-            try:
-                body = json.loads(await request.body())
-            except ValueError:
-                raise BadRequest("the body must be a JSON object") from None
+            raw = await request.body()
+            if is_form:
+                form = {k: v[-1] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
+                body: Any = {"dataset": form.get("dataset_name"), **form}
+            else:
+                try:
+                    body = json.loads(raw)
+                except ValueError:
+                    raise BadRequest("the body must be a JSON object") from None
             if not isinstance(body, dict):
                 raise BadRequest("the body must be a JSON object")
             name = str(body.get("dataset") or "").strip()
@@ -537,8 +548,19 @@ class Pages:
             await self._read(q.get_span, trace_id, span_id, tenant=self.tenant_of(request))
             ds = await self._write(_add_span, name, tenant, trace_id, span_id)
         except StoreError as exc:
-            return json_response(error_body(exc.status, exc.message, exc.errors), exc.status)
+            return self._error(request, exc, not is_form)
+        if is_form:
+            return RedirectResponse(url(request, f"/traces/{trace_id}") + f"#span-{span_id}", status_code=303)
         return json_response({"ok": True, "dataset": ds["name"], "count": ds["size"]})
+
+
+def _same_origin(request: Request) -> bool:
+    """Refuse writes another site's page makes the browser send (CSRF): Fetch metadata, else Origin."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site in ("same-origin", "none")
+    origin = request.headers.get("origin")
+    return origin is None or urlsplit(origin).netloc == request.headers.get("host")
 
 
 def _add_span(conn: Any, name: str, tenant: str, trace_id: str, span_id: str) -> dict[str, Any]:
