@@ -124,6 +124,16 @@ def test_filters_in_the_url(ui: UIStore, query: dict[str, str], expected) -> Non
         assert f'value="{value}"' in html or f'<option value="{value}" selected>' in html  # the form keeps it
 
 
+def test_sorting_by_a_column(ui: UIStore) -> None:
+    by_cost = all_items(ui, {"sort": "-cost"})
+    costs = [i["cost"] if i["cost"] is not None else -1 for i in by_cost]
+    assert costs == sorted(costs, reverse=True) and len(by_cost) == len(ui.corpus.llm)
+    html = ui.get("/traces?sort=-cost").text
+    assert 'aria-sort="descending"><a class="sort" href="/traces?sort=cost"' in html
+    slowest = all_items(ui, {"sort": "-duration", "provider": "anthropic"})[0]
+    assert slowest["span_id"] == ui.corpus.spans["error_anthropic"].span_id  # 5.02 s, the slowest call
+
+
 def test_tenant_user_and_time_filters(ui: UIStore) -> None:
     globex = {i["span_id"] for i in all_items(ui, {"tenant": "globex"})}
     assert ui.corpus.spans["error_anthropic"].span_id in globex

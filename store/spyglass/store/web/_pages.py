@@ -190,7 +190,10 @@ class Pages:
         params = _params(request)
         try:
             filters = self._filters(request, params)
-            result = await self._read(q.search_spans, filters, cursor=_last(params, "cursor"), limit=PAGE_SIZE)
+            sort = _last(params, "sort") or "-start"
+            result = await self._read(
+                q.search_spans, filters, sort=sort, cursor=_last(params, "cursor"), limit=PAGE_SIZE
+            )
         except StoreError as exc:
             return self._error(request, exc, as_json)
         fparams = _filter_params(params)
@@ -232,6 +235,7 @@ class Pages:
         }
         context = self._filter_context(request, params, "/traces")
         context["first_url"] = url(request, "/traces", fparams) if "cursor" in params else None
+        context["sorts"] = _sort_links(request, fparams, result["sort"])
         return page(
             request,
             "traces.html",
@@ -552,6 +556,20 @@ class Pages:
         if is_form:
             return RedirectResponse(url(request, f"/traces/{trace_id}") + f"#span-{span_id}", status_code=303)
         return json_response({"ok": True, "dataset": ds["name"], "count": ds["size"]})
+
+
+SORTABLE = ("start", "input_tokens", "output_tokens", "cost", "duration")
+"""List columns a header click sorts by (keys of :data:`spyglass.store._queries.SORTS`)."""
+
+
+def _sort_links(request: Request, fparams: dict[str, list[str]], current: str) -> dict[str, dict[str, str]]:
+    """Per sortable column: the URL that sorts by it (descending first, again to flip) and its state."""
+    links = {}
+    for key in SORTABLE:
+        state = "descending" if current == f"-{key}" else "ascending" if current.lstrip("+") == key else "none"
+        target = key if state == "descending" else f"-{key}"
+        links[key] = {"url": url(request, "/traces", {**fparams, "sort": [target]}), "state": state}
+    return links
 
 
 def _same_origin(request: Request) -> bool:
