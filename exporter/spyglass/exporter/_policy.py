@@ -96,7 +96,8 @@ class CapturePolicy:
         default = None
         if document.get("default") is not None:
             default = _mode(document["default"], f"{source}: default")
-        raw_rules = document.get("rules") or []
+        raw_rules = document.get("rules")
+        raw_rules = [] if raw_rules is None else raw_rules
         if not isinstance(raw_rules, list):
             raise PolicyError(f"{source}: 'rules' must be a list")
         rules: list[PolicyRule] = []

@@ -1,0 +1,72 @@
+"""The lean encoder produces exactly the message the stock OTLP encoder does; OTLP/JSON uses hex ids."""
+
+from __future__ import annotations
+
+import json
+
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace import set_span_in_context
+
+from spyglass.exporter._encoding import encode_request, to_otlp_json
+from spyglass.exporter._enrichment import Enriched, EventData
+
+
+def _spans() -> list:
+    mem = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "enc", "n": 3}))
+    provider.add_span_processor(SimpleSpanProcessor(mem))
+    a = provider.get_tracer("scope.a", "1.2", schema_url="https://opentelemetry.io/schemas/1.37.0")
+    b = provider.get_tracer("scope.b")
+    remote = SpanContext(0xABC, 0xDEF, is_remote=True, trace_flags=TraceFlags(1))
+    with a.start_as_current_span("root", kind=SpanKind.SERVER, context=set_span_in_context(NonRecordingSpan(remote))):
+        with a.start_as_current_span("child", kind=SpanKind.CLIENT) as span:
+            span.set_attributes(
+                {"s": "héllo ✓", "i": -7, "big": 2**62, "f": 0.25, "b": False, "ls": ["a", "b"], "li": [1, 2], "e": ""}
+            )
+            span.add_event("ev", {"k": "v", "n": 1.5})
+            span.set_status(Status(StatusCode.ERROR, "boom"))
+        with b.start_as_current_span("linked", links=[Link(remote, {"why": "batch"})]) as span:
+            try:
+                raise ValueError("bad input")
+            except ValueError as exc:
+                span.record_exception(exc)
+            span.set_status(Status(StatusCode.OK))
+    provider.shutdown()
+    return list(mem.get_finished_spans())
+
+
+def _ours(spans: list) -> ExportTraceServiceRequest:
+    items = [
+        Enriched(
+            s,
+            s.attributes,
+            [EventData(e.name, e.timestamp, e.attributes, e.dropped_attributes) for e in s.events],
+            s.status.description,
+        )
+        for s in spans
+    ]
+    out = ExportTraceServiceRequest()
+    out.ParseFromString(encode_request(items))
+    return out
+
+
+def test_same_message_as_the_stock_encoder() -> None:
+    spans = _spans()
+    stock = encode_spans(spans)
+    ours = _ours(spans)
+    assert ours == stock
+    assert len(ours.resource_spans[0].scope_spans) == 2
+
+
+def test_otlp_json_has_hex_ids_and_integer_enums() -> None:
+    spans = _spans()
+    doc = json.loads(to_otlp_json(encode_spans(spans).SerializeToString()))
+    root = next(s for rs in doc["resourceSpans"] for ss in rs["scopeSpans"] for s in ss["spans"] if s["name"] == "root")
+    assert root["traceId"] == f"{0xABC:032x}" and root["parentSpanId"] == f"{0xDEF:016x}"
+    assert root["kind"] == 2  # SPAN_KIND_SERVER
