@@ -136,4 +136,8 @@ def run_demo(
         # The sockets are bound and listening: the app's connections wait in the backlog until uvicorn accepts.
         threading.Thread(target=after_ready, args=(addresses,), name="spyglass-demo-app", daemon=True).start()
 
-    serve(settings, ready=ready)
+    try:
+        serve(settings, ready=ready)
+    except KeyboardInterrupt:
+        # uvicorn re-raises the Ctrl-C it shut down on; for the demo that is the normal way out.
+        echo("demo: stopped")

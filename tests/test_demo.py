@@ -1,0 +1,161 @@
+"""``spyglass demo`` end to end: a real ``spyglass demo`` process, its sample app traced zero-code through the
+Spyglass exporter into its store, checked through the store's HTTP API.
+
+Every expected value comes from the shipped recordings (tests/test_demo_app.py ``expected_calls``) and, for cost,
+from ``genai-prices`` directly, never from Spyglass's own pricing code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from genai_prices import Usage, calc_price
+
+from spyglass.store._demo import DEMO_SERVICE_NAME
+from spyglass.testing import sample_app
+from tests.test_demo_app import expected_calls
+
+READY_TIMEOUT = 90.0
+"""Seconds until the demo says where to look (about 15 s on a loaded 2-core machine)."""
+
+
+@dataclass
+class DemoProcess:
+    process: subprocess.Popen[str]
+    lines: list[str]
+    api: str
+
+    def get(self, path: str) -> Any:
+        with urllib.request.urlopen(self.api + path, timeout=10) as response:
+            return json.loads(response.read())
+
+
+def _reader(process: subprocess.Popen[str], out: queue.Queue[str]) -> None:
+    assert process.stdout is not None
+    for line in process.stdout:
+        out.put(line.rstrip("\n"))
+
+
+def start_demo(tmp_path: Path, *extra: str) -> Iterator[DemoProcess]:
+    command = [sys.executable, "-m", "spyglass.store", "demo", "--port", "0", "--otlp-grpc-port", "0"]
+    command += ["--otlp-http-port", "0", "--db", str(tmp_path / "demo.db"), *extra]
+    # The developer's own OTEL_* settings and provider keys stay out of the demo.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "OPENAI_", "ANTHROPIC_"))}
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=_reader, args=(process, lines), daemon=True).start()
+    seen: list[str] = []
+    deadline = time.monotonic() + READY_TIMEOUT
+    try:
+        while not any(line.startswith("demo: open ") for line in seen):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or process.poll() is not None:
+                pytest.fail("spyglass demo did not finish its run:\n" + "\n".join(seen))
+            try:
+                seen.append(lines.get(timeout=min(remaining, 1.0)))
+            except queue.Empty:
+                continue
+        api = next(line.split()[-1] for line in seen if "API and UI" in line).rstrip("/")
+        yield DemoProcess(process, seen, api)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        assert process.stdout is not None
+        process.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoProcess]:
+    yield from start_demo(tmp_path_factory.mktemp("demo"))
+
+
+@pytest.mark.slow
+def test_demo_prints_each_call_and_the_ui_url(demo: DemoProcess) -> None:
+    app_lines = [line for line in demo.lines if line.startswith("demo:   ")]
+    assert len(app_lines) == 6
+    assert sum(" err " in line for line in app_lines) == 1  # the failed call, on purpose
+    (url_line,) = [line for line in demo.lines if line.startswith("demo: open ")]
+    assert url_line.split()[2] == demo.api + "/"
+    with urllib.request.urlopen(demo.api + "/", timeout=10) as page:
+        assert page.status == 200 and "text/html" in page.headers["content-type"]
+
+
+@pytest.mark.slow
+def test_store_shows_every_call_with_tokens_cost_and_content(demo: DemoProcess) -> None:
+    items = demo.get("/api/v1/requests?limit=100&sort=start")["items"]
+    expected = expected_calls()
+    assert len(items) == len(expected) == sample_app.CALLS
+    for item, want in zip(items, expected, strict=True):
+        where = want.recording
+        assert item["service"] == DEMO_SERVICE_NAME, where
+        assert item["provider"] == want.provider, where
+        assert item["request_model"] == want.request_model, where
+        assert item["user_id"] == "demo-user" and item["session_id"] == "demo-session", where
+        if want.question:
+            assert want.question in item["input_text"], where
+        if not want.ok:
+            assert item["status"] == "error", where
+            assert item["input_tokens"] is None and item["cost"] is None, where
+            continue
+        assert item["status"] == "success", where
+        assert item["model"] == want.response_model, where
+        assert item["input_tokens"] == want.input_tokens, where
+        assert item["output_tokens"] == want.output_tokens, where
+        assert want.answer in (item["output_text"] or ""), where
+        price = calc_price(
+            Usage(input_tokens=want.input_tokens, output_tokens=want.output_tokens),
+            model_ref=want.response_model,
+            provider_id=want.provider,
+        )
+        assert item["cost"] == pytest.approx(float(price.total_price), rel=1e-9), where
+
+
+@pytest.mark.slow
+def test_pipeline_and_agent_traces_have_their_steps(demo: DemoProcess) -> None:
+    spans = demo.get("/api/v1/spans?limit=200&sort=start")["items"]
+    by_name = {s["name"]: s for s in spans}
+    workflow = by_name["invoke_workflow answer_question"]
+    trace = demo.get(f"/api/v1/traces/{workflow['trace_id']}")
+    names = json.dumps(trace)
+    for step in ("retrieval demo-corpus", "generate", "chat claude-sonnet-4-6"):
+        assert step in names
+    agent = by_name["invoke_agent weather_agent"]
+    agent_spans = [s for s in spans if s["trace_id"] == agent["trace_id"]]
+    assert sorted(s["name"] for s in agent_spans) == sorted(
+        ["invoke_agent weather_agent", "execute_tool get_current_weather", "chat gpt-3.5-turbo", "chat gpt-3.5-turbo"]
+    )
+
+
+@pytest.mark.slow
+def test_demo_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    runs = start_demo(tmp_path)
+    running = next(runs)
+    running.process.send_signal(signal.SIGINT)
+    assert running.process.wait(timeout=20) == 0
+    runs.close()
+    # The database keeps what the run wrote (the store flushes on shutdown).
+    from spyglass.store import Filters, Store, queries
+
+    store = Store(tmp_path / "demo.db")
+    try:
+        assert store.read(queries.search_spans, Filters(llm=True), limit=100)["items"]
+    finally:
+        store.close()
