@@ -159,3 +159,17 @@ def test_demo_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
         assert store.read(queries.search_spans, Filters(llm=True), limit=100)["items"]
     finally:
         store.close()
+
+
+def test_demo_says_which_sdk_is_missing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import importlib.util
+
+    from spyglass.store import Settings
+    from spyglass.store._demo import run_demo
+    from spyglass.store._errors import StoreError
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "anthropic" else real_find_spec(name))
+    with pytest.raises(StoreError, match=r"anthropic SDK: pip install 'spyglass\[store,openai,anthropic\]'"):
+        run_demo(Settings(db=tmp_path / "db", port=0, otlp_grpc_port=0, otlp_http_port=0))
+    assert not (tmp_path / "db").exists()  # nothing was started

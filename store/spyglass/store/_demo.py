@@ -11,6 +11,7 @@ opened only with ``--open``; the store keeps serving until Ctrl-C.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from opentelemetry import environment_variables as otel_env
 from opentelemetry.instrumentation.environment_variables import OTEL_PYTHON_DISABLED_INSTRUMENTATIONS
 
 from spyglass.semconv import environment as env
+from spyglass.store._errors import StoreError
 from spyglass.store._server import Addresses, serve
 from spyglass.store._settings import Settings
 
@@ -116,6 +118,11 @@ def run_demo(
     echo: Callable[[str], None] = print,
 ) -> None:
     """Serve the store, run the sample app once it listens, print where to look; serve until interrupted."""
+    missing = [name for name in ("openai", "anthropic") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise StoreError(
+            f"spyglass demo drives the {' and '.join(missing)} SDK: pip install 'spyglass[store,openai,anthropic]'"
+        )
 
     def after_ready(addresses: Addresses) -> None:
         how = "the providers whose API key is set" if real else "recorded provider responses on 127.0.0.1"
