@@ -192,6 +192,15 @@ def test_stats_groups_match_what_was_sent(ui: UIStore) -> None:
     assert html.count('class="bar"') >= len(stats["buckets"])  # server-drawn SVG charts
 
 
+def test_stats_default_to_the_last_day(ui: UIStore) -> None:
+    day = ui.json("/stats.json")
+    assert day["filters"]["since"] and day["summary"]["count"] == len(ui.corpus.llm)  # all sent in the last hours
+    assert ui.json("/stats.json?since=0")["summary"]["count"] == len(ui.corpus.llm)
+    assert ui.json("/stats.json?since=1h")["summary"]["count"] < len(ui.corpus.llm)  # background goes back ~2 h
+    html = ui.get("/stats").text
+    assert 'aria-current="true" aria-pressed="true">24 hours</a>' in html and 'href="/stats?since=0"' in html
+
+
 def test_trace_detail_waterfall_of_a_pipeline(ui: UIStore) -> None:
     c = ui.corpus.spans
     data = ui.json(f"/traces/{c['pipeline'].trace_id}.json")

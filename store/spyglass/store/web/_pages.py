@@ -273,7 +273,9 @@ class Pages:
     async def facets(self, request: Request) -> Response:
         """Values the filter fields suggest: the models, providers, services and tenants seen."""
         try:
-            options = await self._read(q.facets, q.Filters(llm=True).scoped(self.tenant_of(request)))
+            # Over every span, not just LM calls: the value columns are indexed, is_llm is not, and only
+            # LM calls carry a model or provider anyway.
+            options = await self._read(q.facets, q.Filters().scoped(self.tenant_of(request)))
         except StoreError as exc:
             return self._error(request, exc, True)
         return json_response({"options": {k: [o["value"] for o in v] for k, v in options.items()}})
@@ -411,10 +413,12 @@ class Pages:
         return json_response({"path": path, "text": text})
 
     async def stats(self, request: Request) -> Response:
+        """Aggregates over a time range: the last 24 hours unless the URL says otherwise (``since=0``: all)."""
         as_json = request.url.path.endswith(".json")
         params = _params(request)
+        ranged = {"since": [STATS_DEFAULT_SINCE]} if "since" not in params and "until" not in params else {}
         try:
-            filters = self._filters(request, params)
+            filters = self._filters(request, {**params, **ranged})
             totals = await self._read(q.stats, filters, bucket=(params.get("bucket") or ["auto"])[-1])
             grouped = {
                 key: await self._read(q.stats, filters, group_by=key) for key in ("model", "provider", "service")
@@ -443,6 +447,11 @@ class Pages:
             "groups": groups,
         }
         context = self._filter_context(request, params, "/stats")
+        current = _last(params, "since") or STATS_DEFAULT_SINCE if "until" not in params else None
+        context["ranges"] = [
+            {"label": label, "url": url(request, "/stats", {**fparams, "since": [value]}), "current": value == current}
+            for value, label in STATS_RANGES
+        ]
         context["charts"] = {
             "error_rate": _charts.bar_chart(
                 _series(totals, "failure_rate"),
@@ -557,6 +566,10 @@ class Pages:
             return RedirectResponse(url(request, f"/traces/{trace_id}") + f"#span-{span_id}", status_code=303)
         return json_response({"ok": True, "dataset": ds["name"], "count": ds["size"]})
 
+
+STATS_DEFAULT_SINCE = "24h"
+"""The Stats page aggregates every span in its range: bound it by default on a large store."""
+STATS_RANGES = (("1h", "Last hour"), ("24h", "24 hours"), ("7d", "7 days"), ("30d", "30 days"), ("0", "All time"))
 
 SORTABLE = ("start", "input_tokens", "output_tokens", "cost", "duration")
 """List columns a header click sorts by (keys of :data:`spyglass.store._queries.SORTS`)."""
