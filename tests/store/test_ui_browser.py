@@ -271,6 +271,11 @@ def test_pipeline_waterfall(page: Page, ui: UIStore) -> None:
     attrs = page.locator(f"#span-{c['retrieve'].span_id} details.block")
     attrs.locator("summary").click()
     expect(attrs.locator("pre")).to_contain_text('"spyglass.step.kind": "retrieval"')
+    # n / p move between the span panels (focus is in the retrieve panel now).
+    for key, span in (("n", "predict"), ("n", "pipeline_llm"), ("p", "predict"), ("p", "retrieve")):
+        page.keyboard.press(key)
+        expect(page.locator(f"#span-{c[span].span_id}")).to_be_focused()
+    assert page.url.endswith(f"#span-{c['retrieve'].span_id}")
     page.evaluate("window.scrollTo(0, 0)")
     shot(page, "trace-pipeline")
 

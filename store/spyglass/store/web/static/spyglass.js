@@ -68,6 +68,23 @@
     });
   }
 
+  // On a trace: n / p move between span panels.
+  function setupSpanKeys() {
+    const panels = $$("section.span.panel");
+    if (!panels.length) return;
+    panels.forEach((panel) => { panel.tabIndex = -1; });
+    document.addEventListener("keydown", (event) => {
+      if (isTyping(event.target) || event.altKey || event.ctrlKey || event.metaKey) return;
+      if (event.key !== "n" && event.key !== "p") return;
+      const current = panels.findIndex((panel) => panel.contains(document.activeElement));
+      const next = event.key === "n" ? Math.min(current + 1, panels.length - 1) : Math.max(current - 1, 0);
+      panels[next].focus();
+      panels[next].scrollIntoView({ block: "start" });
+      history.replaceState(null, "", "#" + panels[next].id);
+      event.preventDefault();
+    });
+  }
+
   document.addEventListener("keydown", (event) => {
     if (event.key === "/" && !isTyping(event.target)) {
       const search = $("#f-q");
@@ -305,6 +322,7 @@
     $$("[data-summary]").forEach(loadSummary);
     $$("form[data-facets]").forEach(loadFacets);
     $$("table[data-keynav]").forEach(setupKeynav);
+    setupSpanKeys();
     $$("button[data-copy]").forEach(setupCopy);
     $$(".llm").forEach(setupViewToggle);
     $$("button[data-more]").forEach(setupMore);
