@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from spyglass.store._demo import DEMO_SERVICE_NAME
 from spyglass.testing import sample_app
 from tests.test_demo_app import expected_calls
 
+TOKEN = "demo-test-token"
 READY_TIMEOUT = 90.0
 """Seconds until the demo says where to look (about 15 s on a loaded 2-core machine)."""
 
@@ -39,7 +41,8 @@ class DemoProcess:
     api: str
 
     def get(self, path: str) -> Any:
-        with urllib.request.urlopen(self.api + path, timeout=10) as response:
+        request = urllib.request.Request(self.api + path, headers={"Authorization": f"Bearer {TOKEN}"})
+        with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read())
 
 
@@ -84,7 +87,8 @@ def start_demo(tmp_path: Path, *extra: str) -> Iterator[DemoProcess]:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoProcess]:
-    yield from start_demo(tmp_path_factory.mktemp("demo"))
+    # With a token, as a shared machine should run it: the app's exporter must send it too.
+    yield from start_demo(tmp_path_factory.mktemp("demo"), "--auth-token", TOKEN)
 
 
 @pytest.mark.slow
@@ -94,8 +98,12 @@ def test_demo_prints_each_call_and_the_ui_url(demo: DemoProcess) -> None:
     assert sum(" err " in line for line in app_lines) == 1  # the failed call, on purpose
     (url_line,) = [line for line in demo.lines if line.startswith("demo: open ")]
     assert url_line.split()[2] == demo.api + "/"
-    with urllib.request.urlopen(demo.api + "/", timeout=10) as page:
-        assert page.status == 200 and "text/html" in page.headers["content-type"]
+    page = urllib.request.Request(demo.api + "/", headers={"Authorization": f"Bearer {TOKEN}"})
+    with urllib.request.urlopen(page, timeout=10) as response:
+        assert response.status == 200 and "text/html" in response.headers["content-type"]
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(demo.api + "/api/v1/requests", timeout=10)
+    assert refused.value.code == 401
 
 
 @pytest.mark.slow
@@ -173,3 +181,24 @@ def test_demo_says_which_sdk_is_missing(monkeypatch: pytest.MonkeyPatch, tmp_pat
     with pytest.raises(StoreError, match=r"anthropic SDK: pip install 'spyglass\[store,openai,anthropic\]'"):
         run_demo(Settings(db=tmp_path / "db", port=0, otlp_grpc_port=0, otlp_http_port=0))
     assert not (tmp_path / "db").exists()  # nothing was started
+
+
+def test_app_environment_sends_through_the_spyglass_exporter_with_the_token() -> None:
+    from importlib.metadata import entry_points
+
+    from spyglass.semconv import environment as env
+    from spyglass.store._demo import _reachable, app_environment
+
+    out = app_environment("http://127.0.0.1:9/v1/traces", {"PATH": "/bin"}, auth_token="a b/c")
+    assert out["PATH"] == "/bin"
+    assert out[env.OTEL_TRACES_EXPORTER] == "spyglass"
+    assert out[env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT] == "http://127.0.0.1:9/v1/traces"
+    assert out[env.OTEL_EXPORTER_OTLP_TRACES_HEADERS] == "authorization=Bearer%20a%20b/c"
+    assert out[env.OTEL_SERVICE_NAME] == DEMO_SERVICE_NAME
+    disabled = set(out["OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"].split(","))
+    installed = {ep.name for ep in entry_points(group="opentelemetry_instrumentor")}
+    assert {"spyglass_openai", "spyglass_anthropic", "spyglass_httpx"} & disabled == set()
+    assert installed - disabled == {"spyglass_openai", "spyglass_anthropic", "spyglass_httpx"} & installed
+    assert _reachable("http://0.0.0.0:4319") == "http://127.0.0.1:4319"
+    assert _reachable("http://[::]:4318") == "http://[::1]:4318"
+    assert _reachable("http://10.1.2.3:4318") == "http://10.1.2.3:4318"

@@ -47,13 +47,15 @@ def _reachable(url: str) -> str:
     return parts._replace(netloc=f"{shown}:{parts.port}").geturl()
 
 
-def app_environment(addresses: Addresses, settings: Settings, base: Mapping[str, str]) -> dict[str, str]:
-    """The child's environment: ``base`` plus the OTEL_* settings that send its traces to this store."""
+def app_environment(traces_endpoint: str, base: Mapping[str, str], *, auth_token: str | None = None) -> dict[str, str]:
+    """The child's environment: ``base`` plus the OTEL_* settings that send its traces, through the Spyglass
+    exporter over OTLP/HTTP, to ``traces_endpoint`` (a full ``.../v1/traces`` URL: the store, Phoenix, a
+    collector)."""
     out = dict(base)
     out.update(
         {
             env.OTEL_TRACES_EXPORTER: "spyglass",
-            env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: _reachable(addresses.otlp_http) + "/v1/traces",
+            env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: traces_endpoint,
             env.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: "http/protobuf",
             env.OTEL_SERVICE_NAME: base.get(env.OTEL_SERVICE_NAME) or DEMO_SERVICE_NAME,
             # The demo shows traces; metrics and logs would go to an OTLP endpoint the store does not serve.
@@ -64,11 +66,9 @@ def app_environment(addresses: Addresses, settings: Settings, base: Mapping[str,
             OTEL_PYTHON_DISABLED_INSTRUMENTATIONS: ",".join(_disabled_instrumentors()),
         }
     )
-    if settings.auth_token:
+    if auth_token:
         # Header values are URL-encoded in the OTEL_EXPORTER_OTLP_*_HEADERS format.
-        out[env.OTEL_EXPORTER_OTLP_TRACES_HEADERS] = "authorization=" + urllib.parse.quote(
-            f"Bearer {settings.auth_token}"
-        )
+        out[env.OTEL_EXPORTER_OTLP_TRACES_HEADERS] = "authorization=" + urllib.parse.quote(f"Bearer {auth_token}")
     return out
 
 
@@ -90,16 +90,19 @@ def app_command(*, real: bool = False) -> list[str]:
 
 
 def run_app(
-    addresses: Addresses,
-    settings: Settings,
+    traces_endpoint: str,
     *,
+    auth_token: str | None = None,
     real: bool = False,
     echo: Callable[[str], None] = print,
 ) -> int:
-    """Run the sample app against the store at ``addresses``; its output lines go to ``echo``. Returns its status."""
+    """Run the sample app zero-code, sending to ``traces_endpoint``; its output lines go to ``echo``.
+
+    Returns the app's exit status. The app exits after its exporter has flushed.
+    """
     process = subprocess.Popen(  # noqa: S603 - our own interpreter and module, no shell
         app_command(real=real),
-        env=app_environment(addresses, settings, os.environ),
+        env=app_environment(traces_endpoint, os.environ, auth_token=auth_token),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -127,7 +130,8 @@ def run_demo(
     def after_ready(addresses: Addresses) -> None:
         how = "the providers whose API key is set" if real else "recorded provider responses on 127.0.0.1"
         echo(f"demo: running the sample LLM app against {how}, traced zero-code (OTEL_TRACES_EXPORTER=spyglass)")
-        status = run_app(addresses, settings, real=real, echo=echo)
+        endpoint = _reachable(addresses.otlp_http) + "/v1/traces"
+        status = run_app(endpoint, auth_token=settings.auth_token, real=real, echo=echo)
         url = _reachable(addresses.api) + "/"
         if status != 0:
             echo(f"demo: the sample app exited with status {status}; what it sent is in the store")
