@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import logging
 import time
+from itertools import islice
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -150,6 +151,8 @@ class LLMInvocation:
 
     start_time: float = 0.0
     """``time.perf_counter()`` at start; set by :meth:`LLMTelemetry.start`."""
+    started_keys: int = 0
+    """How many ``attributes`` the span got at start (later ones are set at finish)."""
     done: bool = False
 
     @property
@@ -224,6 +227,7 @@ class LLMTelemetry:
             attrs[gen_ai.REQUEST_STREAM] = True
         if inv.conversation_id:
             attrs[gen_ai.CONVERSATION_ID] = inv.conversation_id
+        inv.started_keys = len(attrs)
         inv.start_time = time.perf_counter()
         return self.tracer.start_span(inv.span_name, kind=SpanKind.CLIENT, attributes=attrs)
 
@@ -293,8 +297,10 @@ class LLMTelemetry:
     # --- pieces ---------------------------------------------------------------------------------
     @staticmethod
     def _response_attributes(inv: LLMInvocation, attrs: dict[str, AttributeValue], error_type: str | None) -> None:
-        for key, value in inv.attributes.items():
-            attrs[key] = value
+        # Only what the span did not get at start: re-setting request attributes costs a validation each.
+        if len(inv.attributes) > inv.started_keys:
+            for key, value in islice(inv.attributes.items(), inv.started_keys, None):
+                attrs[key] = value
         if inv.response_id:
             attrs[gen_ai.RESPONSE_ID] = inv.response_id
         if inv.response_model:
@@ -339,7 +345,8 @@ class LLMTelemetry:
             attrs[ext.CONTENT_TRUNCATED] = truncated
 
     def _emit_event(self, inv: LLMInvocation, span: Span, attrs: dict[str, AttributeValue]) -> None:
-        event_attrs: dict[str, Any] = {k: v for k, v in attrs.items() if k not in gen_ai.CONTENT_ATTRIBUTES}
+        merged = {**inv.attributes, **attrs}
+        event_attrs: dict[str, Any] = {k: v for k, v in merged.items() if k not in gen_ai.CONTENT_ATTRIBUTES}
         if self.content.on_event:
             for key, value in (
                 (gen_ai.INPUT_MESSAGES, inv.input_messages),

@@ -1,0 +1,328 @@
+"""Per-call overhead of LM-call instrumentation: uninstrumented vs Spyglass vs the peers, interleaved.
+
+    python benchmarks/overhead.py [--rounds 5] [--calls 300] [--only spyglass,official]
+
+Every variant runs the same workload in its own subprocess (so one instrumentation's patches never touch
+another's): the official ``openai`` SDK against an in-process ``httpx2.MockTransport`` that returns a recorded
+chat completion, or a synthetic stream of 10 / 50 chunks, with an SDK ``TracerProvider`` (spans recorded,
+processor that drops them) and ``MeterProvider``, content capture on. Rounds interleave the variants, and each
+round measures the bare SDK again, so the reported overhead is (variant - bare) within the same round; the
+table shows the median over rounds. Per-chunk cost is (overhead of the 50-chunk stream - overhead of the
+10-chunk stream) / 40.
+
+To add a row, append a :class:`Variant` to :data:`VARIANTS` (a name, a setup function run once in the worker,
+the workload it runs, and the package it needs). Peers that are not installed, or cannot import next to
+openai 3.x, are reported as such instead of measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAT_RECORDING = ROOT / "tests/fixtures/llm-http/openai__chat-completions__nostream__chat__i1.json"
+
+
+# --- workloads (run inside a worker) --------------------------------------------------------------
+
+
+def _chat_body() -> bytes:
+    rec = json.loads(CHAT_RECORDING.read_text())
+    body = rec["response"]["body"]
+    return (body if isinstance(body, str) else json.dumps(body)).encode()
+
+
+def _stream_body(chunks: int) -> bytes:
+    head = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini"}
+    events = []
+    for i in range(chunks):
+        delta: dict[str, Any] = {"content": f"tok{i} "}
+        if i == 0:
+            delta["role"] = "assistant"
+        finish = "stop" if i == chunks - 1 else None
+        events.append({**head, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+    return b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in events) + b"data: [DONE]\n\n"
+
+
+MESSAGES = [
+    {"role": "system", "content": "You are a helpful assistant. " * 8},
+    {"role": "user", "content": "Tell me a joke about opentelemetry and explain it. " * 6},
+]
+
+
+def make_openai_workloads() -> dict[str, Callable[[], Any]]:
+    import httpx2
+    import openai
+
+    chat, s10, s50 = _chat_body(), _stream_body(10), _stream_body(50)
+
+    def handler(request: Any) -> Any:
+        body = json.loads(request.content)
+        if body.get("stream"):
+            n = body.get("metadata", {}).get("chunks", "50")
+            return httpx2.Response(
+                200, content=s10 if n == "10" else s50, headers={"content-type": "text/event-stream"}
+            )
+        return httpx2.Response(200, content=chat, headers={"content-type": "application/json"})
+
+    client = openai.OpenAI(
+        api_key="bench",
+        base_url="https://api.openai.com/v1",
+        max_retries=0,
+        http_client=httpx2.Client(transport=httpx2.MockTransport(handler)),
+    )
+
+    def call() -> Any:
+        return client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, temperature=0.2)
+
+    def stream(n: str) -> Callable[[], Any]:
+        def run() -> Any:
+            for _ in client.chat.completions.create(
+                model="gpt-4o-mini", messages=MESSAGES, stream=True, metadata={"chunks": n}
+            ):
+                pass
+
+        return run
+
+    return {"call": call, "stream10": stream("10"), "stream50": stream("50")}
+
+
+# --- variants -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    label: str
+    setup: Callable[[Any, Any], None] | None
+    requires: str = ""
+    """Import that must work for the variant to run (reported as unavailable otherwise)."""
+    workloads: Callable[[], dict[str, Callable[[], Any]]] = make_openai_workloads
+
+
+def _spyglass(tp: Any, mp: Any) -> None:
+    from spyglass.instrumentation import OpenAIInstrumentor
+
+    OpenAIInstrumentor().instrument(tracer_provider=tp, meter_provider=mp)
+
+
+def _spyglass_traces_only(tp: Any, mp: Any) -> None:
+    from spyglass.instrumentation import OpenAIInstrumentor
+
+    OpenAIInstrumentor().instrument(tracer_provider=tp)  # no MeterProvider configured: metrics are no-ops
+
+
+def _official(tp: Any, mp: Any) -> None:
+    os.environ["OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"] = "SPAN_ONLY"
+    from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor
+
+    OpenAIInstrumentor().instrument(tracer_provider=tp, meter_provider=mp)
+
+
+def _openllmetry(tp: Any, mp: Any) -> None:
+    os.environ["TRACELOOP_TRACE_CONTENT"] = "true"
+    from opentelemetry.instrumentation.openai import OpenAIInstrumentor
+
+    OpenAIInstrumentor().instrument(tracer_provider=tp, meter_provider=mp)
+
+
+def _openinference(tp: Any, mp: Any) -> None:
+    from openinference.instrumentation.openai import OpenAIInstrumentor
+
+    OpenAIInstrumentor().instrument(tracer_provider=tp)
+
+
+def _openlit(tp: Any, mp: Any) -> None:
+    import openlit
+
+    openlit.init(
+        tracer=tp.get_tracer("openlit"),
+        capture_message_content=True,
+        disable_metrics=True,
+        collect_gpu_stats=False,
+        disabled_instrumentors=[],
+        environment="bench",
+    )
+
+
+VARIANTS: list[Variant] = [
+    Variant("bare", "uninstrumented openai SDK (baseline)", None),
+    Variant("spyglass", "Spyglass", _spyglass, "spyglass.instrumentation"),
+    Variant(
+        "spyglass-traces", "Spyglass, traces only (no metrics SDK)", _spyglass_traces_only, "spyglass.instrumentation"
+    ),
+    Variant(
+        "official",
+        "official `opentelemetry-instrumentation-genai-openai`",
+        _official,
+        "opentelemetry.instrumentation.genai.openai",
+    ),
+    Variant(
+        "openllmetry",
+        "OpenLLMetry `opentelemetry-instrumentation-openai`",
+        _openllmetry,
+        "opentelemetry.instrumentation.openai",
+    ),
+    Variant(
+        "openinference",
+        "OpenInference `openinference-instrumentation-openai`",
+        _openinference,
+        "openinference.instrumentation.openai",
+    ),
+    Variant("openlit", "OpenLIT `openlit`", _openlit, "openlit"),
+]
+
+
+# --- worker ---------------------------------------------------------------------------------------
+
+
+def _providers() -> tuple[Any, Any]:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+
+    tp = TracerProvider()
+    tp.add_span_processor(SpanProcessor())  # spans are recorded, then dropped: we time instrumentation only
+    mp = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    return tp, mp
+
+
+def _time(fn: Callable[[], Any], calls: int) -> float:
+    """Median of 5 batches, CPU microseconds per call.
+
+    Process CPU time, not wall time: the workload never waits (the transport is in-process), and CPU time
+    is what stays comparable on a machine shared with other jobs.
+    """
+    per = []
+    batch = max(1, calls // 5)
+    for _ in range(5):
+        t0 = time.process_time()
+        for _ in range(batch):
+            fn()
+        per.append((time.process_time() - t0) / batch * 1e6)
+    return statistics.median(per)
+
+
+def worker(name: str, calls: int) -> dict[str, Any]:
+    variant = next(v for v in VARIANTS if v.name == name)
+    if variant.requires:
+        try:
+            __import__(variant.requires)
+        except Exception as exc:
+            return {"error": f"{type(exc).__name__}: {exc}"[:200]}
+    tp, mp = _providers()
+    if variant.setup is not None:
+        try:
+            variant.setup(tp, mp)
+        except Exception as exc:
+            return {"error": f"{type(exc).__name__}: {exc}"[:200]}
+    loads = variant.workloads()
+    for fn in loads.values():  # warm up (imports, caches, connection pools)
+        for _ in range(30):
+            fn()
+    return {k: _time(fn, calls if k == "call" else max(calls // 3, 50)) for k, fn in loads.items()}
+
+
+# --- driver ---------------------------------------------------------------------------------------
+
+
+def run(rounds: int, calls: int, only: list[str] | None) -> dict[str, Any]:
+    names = [v.name for v in VARIANTS if v.name == "bare" or not only or v.name in only]
+    results: dict[str, list[dict[str, float]]] = {n: [] for n in names}
+    errors: dict[str, str] = {}
+    for r in range(rounds):
+        for name in names:
+            if name in errors:
+                continue
+            proc = subprocess.run(
+                [sys.executable, __file__, "--worker", name, "--calls", str(calls)],
+                capture_output=True,
+                text=True,
+                check=False,
+                cwd=ROOT,
+                env={**os.environ, "OTEL_SDK_DISABLED": "false", "PYTHONWARNINGS": "ignore"},
+            )
+            try:
+                out = json.loads(proc.stdout.strip().splitlines()[-1])
+            except (ValueError, IndexError):
+                out = {"error": (proc.stderr.strip().splitlines() or ["no output"])[-1][:200]}
+            if "error" in out:
+                errors[name] = out["error"]
+            else:
+                results[name].append(out)
+        print(f"round {r + 1}/{rounds} done", file=sys.stderr)
+    summary: dict[str, Any] = {}
+    bare = results["bare"]
+    for name in names:
+        if name in errors:
+            summary[name] = {"error": errors[name]}
+            continue
+        rows = results[name]
+        over = {
+            k: statistics.median(row[k] - b[k] for row, b in zip(rows, bare)) for k in ("call", "stream10", "stream50")
+        }
+        summary[name] = {
+            "call_us": statistics.median(row["call"] for row in rows),
+            "overhead_us": over["call"],
+            "stream50_overhead_us": over["stream50"],
+            "per_chunk_us": (over["stream50"] - over["stream10"]) / 40,
+        }
+    return summary
+
+
+def table(summary: dict[str, Any]) -> str:
+    label = {v.name: v.label for v in VARIANTS}
+    bare = summary["bare"]["call_us"]
+    peers = [
+        s["overhead_us"] for n, s in summary.items() if not n.startswith(("bare", "spyglass")) and "error" not in s
+    ]
+    best = min(peers) if peers else None
+    lines = [
+        "| variant | µs per call | added per call | vs bare call | added per 50-chunk stream | added per chunk |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, s in summary.items():
+        if "error" in s:
+            lines.append(f"| {label[name]} | not measured: {s['error']} | | | | |")
+            continue
+        if name == "bare":
+            lines.append(f"| {label[name]} | {s['call_us']:.0f} | | 1.00x | | |")
+            continue
+        lines.append(
+            f"| {label[name]} | {s['call_us']:.0f} | {s['overhead_us']:.0f} µs | {s['call_us'] / bare:.2f}x | "
+            f"{s['stream50_overhead_us']:.0f} µs | {s['per_chunk_us']:.2f} µs |"
+        )
+    if best is not None and "spyglass" in summary and "error" not in summary["spyglass"]:
+        ratio = summary["spyglass"]["overhead_us"] / best
+        lines.append("")
+        lines.append(f"Spyglass adds {ratio:.2f}x the overhead of the best peer measured (target: at most 0.20x).")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--worker")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--calls", type=int, default=300)
+    ap.add_argument("--only", help="comma-separated variant names (bare always runs)")
+    args = ap.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.calls)))
+        return
+    summary = run(args.rounds, args.calls, args.only.split(",") if args.only else None)
+    print(json.dumps(summary, indent=1), file=sys.stderr)
+    print(table(summary))
+
+
+if __name__ == "__main__":
+    main()
