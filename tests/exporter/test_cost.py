@@ -155,3 +155,44 @@ def test_bad_override_files_give_clear_errors(tmp_path: Path, doc: str, message:
     path.write_text(doc)
     with pytest.raises(ValueError, match=message):
         load_price_overrides(path)
+
+
+@pytest.mark.parametrize(
+    ("provider", "model", "tokens"),
+    [
+        ("openai", "gpt-4o-mini", (5000, 700, 1200, 0)),
+        ("anthropic", "claude-sonnet-4-5", (300_000, 2000, 100_000, 50_000)),  # tiered: above 200k input
+        ("anthropic", "claude-sonnet-4-5", (10_000, 2000, 0, 4_000)),
+        ("aws.bedrock", "global.anthropic.claude-haiku-5-5", (250_000, 10, 0, 0)),
+        ("gcp.gemini", "gemini-2.5-pro", (1000, 10_000, 0, 0)),
+        ("mistral_ai", "mistral-large-latest", (1000, 100, 0, 0)),
+    ],
+)
+def test_totals_match_genai_prices_across_providers_and_tiers(
+    provider: str, model: str, tokens: tuple[int, int, int, int]
+) -> None:
+    inp, out, cache_read, cache_write = tokens
+    attrs = _attrs(
+        **{
+            gen_ai.PROVIDER_NAME: provider,
+            gen_ai.RESPONSE_MODEL: model,
+            gen_ai.USAGE_INPUT_TOKENS: inp,
+            gen_ai.USAGE_OUTPUT_TOKENS: out,
+            gen_ai.USAGE_CACHE_READ_INPUT_TOKENS: cache_read,
+            gen_ai.USAGE_CACHE_WRITE_INPUT_TOKENS: cache_write,
+        }
+    )
+    got = Pricer().price(attrs)
+    from spyglass.exporter._cost import _PROVIDER_IDS
+
+    want = genai_prices.calc_price(
+        genai_prices.Usage(
+            input_tokens=inp,
+            output_tokens=out,
+            cache_read_tokens=cache_read or None,
+            cache_write_tokens=cache_write or None,
+        ),
+        model,
+        provider_id=_PROVIDER_IDS.get(provider, provider),
+    )
+    assert got[ext.USAGE_COST] == pytest.approx(float(want.total_price), rel=1e-12)

@@ -177,6 +177,7 @@ class Pricer:
         self._overrides = overrides
         self._lock = threading.Lock()
         self._misses: dict[tuple[str | None, str, str | None], str] = {}
+        self._rates: dict[tuple[str | None, str, str | None, Any], _Rates] = {}
         try:
             import genai_prices
 
@@ -240,68 +241,86 @@ class Pricer:
     def _price_database(
         self, provider: str | None, model: str, address: str | None, t: _Tokens, timestamp: datetime | None
     ) -> dict[str, Any]:
-        gp = self._genai_prices
-        key = (provider, model, address)
-        miss = self._misses.get(key)
-        if miss is not None:
-            return _unpriced(miss)
-        usage = gp.Usage(
-            input_tokens=t.input,
-            output_tokens=t.output,
-            cache_read_tokens=t.cache_read or None,
-            cache_write_tokens=t.cache_write or None,
-        )
         when = timestamp or datetime.now(tz=timezone.utc)
-        calc = None
+        key = (provider, model, address, when.date())
+        rates = self._rates.get(key)
+        if rates is None:
+            found = self._lookup(provider, model, address, when)
+            if isinstance(found, str):
+                return _unpriced(found)
+            rates = found
+            with self._lock:
+                if len(self._rates) > 10_000:
+                    self._rates.clear()
+                self._rates[key] = rates
+        parts = rates.parts(t)
+        return _result("genai-prices", sum(parts.values(), Decimal(0)), parts)
+
+    def _lookup(self, provider: str | None, model: str, address: str | None, when: datetime) -> _Rates | str:
+        """The model's prices at ``when`` (cached per day by the caller), or the reason there are none."""
+        gp = self._genai_prices
+        miss_key = (provider, model, address)
+        miss = self._misses.get(miss_key)
+        if miss is not None:
+            return miss
         attempts: list[dict[str, Any]] = []
         if address is not None:
             attempts.append({"provider_api_url": f"https://{address}"})
         if provider is not None:
             attempts.append({"provider_id": _PROVIDER_IDS.get(provider, provider)})
         attempts.append({})
+        probe = gp.Usage(input_tokens=1, output_tokens=1)
         for kwargs in attempts:
             try:
-                calc = gp.calc_price(usage, model, genai_request_timestamp=when, **kwargs)
-                break
+                calc = gp.calc_price(probe, model, genai_request_timestamp=when, **kwargs)
             except LookupError:
                 continue
-            except (ValueError, ArithmeticError) as exc:  # inconsistent usage numbers
-                _log.debug("genai-prices rejected usage for %s: %s", model, exc)
-                return _unpriced("invalid_usage")
-        if calc is None:
-            with self._lock:
-                if len(self._misses) < 10_000:
-                    self._misses[key] = "unknown_model"
-            return _unpriced("unknown_model")
-        return _result("genai-prices", calc.total_price, self._breakdown(calc, t))
+            return _Rates(calc.model_price)
+        with self._lock:
+            if len(self._misses) < 10_000:
+                self._misses[miss_key] = "unknown_model"
+        return "unknown_model"
 
-    @staticmethod
-    def _breakdown(calc: Any, t: _Tokens) -> dict[str, Decimal]:
-        from genai_prices.types import calc_unit_price
 
-        mp = calc.model_price
+class _Rates:
+    """One model's per-million-token prices, resolved once; costs per span are then a few multiplications.
 
+    Gives the same totals as ``genai_prices.calc_price`` for token usage (a test checks it), including tiered
+    prices, which go through genai-prices' own ``calc_unit_price``.
+    """
+
+    __slots__ = ("cache_read", "cache_write", "input", "output", "reasoning")
+
+    def __init__(self, model_price: Any) -> None:
+        def rate(name: str) -> Any:
+            return getattr(model_price, name, None)
+
+        self.input = rate("input_mtok")
+        self.output = rate("output_mtok")
+        self.cache_read = rate("cache_read_mtok") if rate("cache_read_mtok") is not None else self.input
+        self.cache_write = rate("cache_write_mtok") if rate("cache_write_mtok") is not None else self.input
+        self.reasoning = rate("output_reasoning_mtok")
+
+    def parts(self, t: _Tokens) -> dict[str, Decimal]:
         def cost(rate: Any, count: int) -> Decimal:
             if rate is None or count <= 0:
                 return Decimal(0)
+            if isinstance(rate, Decimal):
+                return rate * count / _MTOK
+            from genai_prices.types import calc_unit_price  # tiered prices
+
             return Decimal(calc_unit_price(rate, count, t.input, 1_000_000))
 
-        input_rate = mp.input_mtok
         parts = {
-            ext.COST_INPUT: cost(input_rate, t.uncached_input),
-            ext.COST_CACHE_READ: cost(
-                mp.cache_read_mtok if mp.cache_read_mtok is not None else input_rate, t.cache_read
-            ),
-            ext.COST_CACHE_WRITE: cost(
-                mp.cache_write_mtok if mp.cache_write_mtok is not None else input_rate, t.cache_write
-            ),
+            ext.COST_INPUT: cost(self.input, t.uncached_input),
+            ext.COST_CACHE_READ: cost(self.cache_read, t.cache_read),
+            ext.COST_CACHE_WRITE: cost(self.cache_write, t.cache_write),
         }
-        reasoning_rate = getattr(mp, "output_reasoning_mtok", None)
-        if reasoning_rate is not None:
-            parts[ext.COST_OUTPUT] = cost(mp.output_mtok, max(t.output - t.reasoning, 0))
-            parts[ext.COST_REASONING] = cost(reasoning_rate, t.reasoning)
+        if self.reasoning is not None:
+            parts[ext.COST_OUTPUT] = cost(self.output, max(t.output - t.reasoning, 0))
+            parts[ext.COST_REASONING] = cost(self.reasoning, t.reasoning)
         else:
-            parts[ext.COST_OUTPUT] = cost(mp.output_mtok, t.output)
+            parts[ext.COST_OUTPUT] = cost(self.output, t.output)
         return parts
 
 

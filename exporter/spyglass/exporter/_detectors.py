@@ -1,7 +1,11 @@
 """Built-in PII and secret detectors: a regex to find candidates, and a validator to cut false positives.
 
-Each detector has a cheap ``gate`` (a substring or character test) so a string that cannot hold a match is
-not scanned at all; most prompt text passes only the digit-based gates.
+Scanning every pattern over every prompt would cost far more than encoding the span, so the patterns run
+only on small windows found in one cheap pass (see :class:`Windows`): runs of digits and separators for the
+numeric detectors, long ``[A-Za-z0-9_-]`` tokens for keys and tokens, the neighbourhood of each ``@`` for
+e-mail. The windows come from ``str.translate`` into a two-letter alphabet and ``str.find``, both C loops
+over the text; the regex engine only sees the few candidates. A detector's ``gate`` (substring test) skips
+the rest, e.g. no ``eyJ`` means no JWT.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["BUILTIN_DETECTORS", "Detector", "custom_detector", "digit_runs", "iban_windows", "luhn_ok"]
+__all__ = ["BUILTIN_DETECTORS", "Detector", "Windows", "custom_detector", "luhn_ok"]
 
 
 @dataclass(frozen=True)
@@ -23,9 +27,10 @@ class Detector:
     gate: Callable[[str], bool]
     validate: Callable[[str], bool] | None = None
     windowed: str = ""
+    """Where the pattern runs: ``""`` the whole text (after the gate); ``"run"``, ``"iban"``, ``"token"`` or
+    ``"at"``: only the matching :class:`Windows`."""
     run_filter: Callable[[str, int], bool] | None = None
     """For ``"run"`` detectors: ``(run text, digit count) -> worth scanning``; cheap, so most runs are skipped."""
-    """``""``: scan the whole text; ``"run"``: only :func:`digit_runs`; ``"iban"``: only :func:`iban_windows`."""
 
 
 def luhn_ok(digits: str) -> bool:
@@ -78,56 +83,106 @@ def _phone_ok(text: str) -> bool:
     return len(digits) == 10 or (len(digits) == 11 and digits[0] == "1")
 
 
-_DIGITS = "0123456789"
-# At least 8 characters: the shortest value any digit-based detector accepts ("10.0.0.1", "+4930901820").
-_RUN = re.compile(r"[0-9][0-9 ().:/+-]{7,}")
+_RUN_CHARS = "0123456789 ().:/+-"
+_TOKEN_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"  # noqa: S105 (a charset)
+# Every ASCII character to "0" (member) or "\x01" (not); other characters stay themselves (never "0").
+_RUN_TABLE = str.maketrans({chr(i): "0" if chr(i) in _RUN_CHARS else "\x01" for i in range(128)})
+_TOKEN_TABLE = str.maketrans({chr(i): "0" if chr(i) in _TOKEN_CHARS else "\x01" for i in range(128)})
+_NOT_MEMBER = re.compile(r"[^0]")
+_SEPARATORS = str.maketrans("", "", " ().:/+-")
 _UPPER_PAIR = re.compile(r"[A-Z]{2}\d\d")
+_MIN_RUN = 8  # the shortest value any digit-based detector accepts ("10.0.0.1", "+4930901820")
+_MIN_TOKEN = 20  # the shortest key or token (an AWS key id: AKIA + 16)
 _IBAN_BEFORE = 40  # an IBAN's country code and bank letters can precede its longest digit run
 _IBAN_AFTER = 8
+_EMAIL_BEFORE = 65  # the local part is at most 64 characters
+_EMAIL_AFTER = 256
 
 
-def _has_digits(text: str) -> bool:
-    return any(d in text for d in _DIGITS)
-
-
-_SEPARATORS = str.maketrans("", "", " ().:/+-")
-
-
-def digit_runs(text: str) -> list[tuple[int, int, str, int]]:
-    """``(start, end)`` of the runs of digits and separators (at least 8 characters) in ``text``.
-
-    Every digit-based detector's match lies inside one run (plus a leading ``+`` or ``(``), so scanning the
-    short runs instead of the whole string is what keeps redaction cheap on long prompts. ``end`` includes
-    one character after the run, so the patterns' look-aheads see what follows. Each run comes with its text
-    and digit count for the detectors' ``run_filter``.
-    """
-    n = len(text)
-    out: list[tuple[int, int, str, int]] = []
-    for m in _RUN.finditer(text):
-        s, e = m.span()
-        run = m.group()
-        if s and text[s - 1] in "+(":
-            s -= 1
-        out.append((s, e + 1 if e < n else e, run, len(run.translate(_SEPARATORS))))
-    return out
-
-
-def iban_windows(text: str, runs: list[tuple[int, int, str, int]]) -> list[tuple[int, int]]:
-    """Wider windows for IBANs, only around runs with a country code (two capitals and two digits) nearby."""
-    n = len(text)
+def _member_spans(text: str, table: dict[int, str], min_len: int) -> list[tuple[int, int]]:
+    """``(start, end)`` of every stretch of at least ``min_len`` member characters of ``table``."""
+    t = text.translate(table)
+    needle = "0" * min_len
     out: list[tuple[int, int]] = []
-    for s, e, _run, digits in runs:
-        if digits < 8:  # every IBAN format has a run of at least 8 digits after its country code
-            continue
-        ws = max(s - _IBAN_BEFORE, 0)
-        if _UPPER_PAIR.search(text, ws, min(s + 4, n)) is None:
-            continue
-        we = min(e + _IBAN_AFTER, n)
-        if out and ws <= out[-1][1]:
-            out[-1] = (out[-1][0], we)
-        else:
-            out.append((ws, we))
+    pos = t.find(needle)
+    while pos >= 0:
+        m = _NOT_MEMBER.search(t, pos + min_len)
+        end = m.start() if m is not None else len(t)
+        out.append((pos, end))
+        pos = t.find(needle, end)
     return out
+
+
+class Windows:
+    """The candidate windows of one text, each computed on first use."""
+
+    __slots__ = ("_runs", "_tokens", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._runs: list[tuple[int, int, str, int]] | None = None
+        self._tokens: list[tuple[int, int]] | None = None
+
+    def runs(self) -> list[tuple[int, int, str, int]]:
+        """Runs of digits and separators (at least 8 characters): ``(start, end, text, digit count)``.
+
+        Every digit-based detector's match lies inside one run (plus a leading ``+`` or ``(``). ``end``
+        includes one character after the run, so the patterns' look-aheads see what follows.
+        """
+        if self._runs is None:
+            text = self.text
+            n = len(text)
+            runs = []
+            for s, e in _member_spans(text, _RUN_TABLE, _MIN_RUN):
+                run = text[s:e]
+                digits = len(run.translate(_SEPARATORS))
+                if digits < 5:
+                    continue
+                if s and text[s - 1] in "+(":
+                    s -= 1
+                runs.append((s, e + 1 if e < n else e, run, digits))
+            self._runs = runs
+        return self._runs
+
+    def iban(self) -> list[tuple[int, int]]:
+        """Wider windows for IBANs, only around long digit runs with a country code (2 capitals, 2 digits) nearby."""
+        text = self.text
+        n = len(text)
+        out: list[tuple[int, int]] = []
+        for s, e, _run, digits in self.runs():
+            if digits < 8:  # every IBAN format has a run of at least 8 digits after its country code
+                continue
+            ws = max(s - _IBAN_BEFORE, 0)
+            if _UPPER_PAIR.search(text, ws, min(s + 4, n)) is None:
+                continue
+            we = min(e + _IBAN_AFTER, n)
+            if out and ws <= out[-1][1]:
+                out[-1] = (out[-1][0], we)
+            else:
+                out.append((ws, we))
+        return out
+
+    def tokens(self) -> list[tuple[int, int]]:
+        """Stretches of at least 20 ``[A-Za-z0-9_-]`` characters (keys and tokens), plus one character after."""
+        if self._tokens is None:
+            n = len(self.text)
+            self._tokens = [(s, e + 1 if e < n else e) for s, e in _member_spans(self.text, _TOKEN_TABLE, _MIN_TOKEN)]
+        return self._tokens
+
+    def ats(self) -> list[tuple[int, int]]:
+        """Merged neighbourhoods of every ``@`` (an e-mail address is around one)."""
+        text = self.text
+        n = len(text)
+        out: list[tuple[int, int]] = []
+        at = text.find("@")
+        while at >= 0:
+            ws, we = max(at - _EMAIL_BEFORE, 0), min(at + _EMAIL_AFTER, n)
+            if out and ws <= out[-1][1]:
+                out[-1] = (out[-1][0], we)
+            else:
+                out.append((ws, we))
+            at = text.find("@", at + 1)
+        return out
 
 
 def _ipv6_possible(text: str) -> bool:
@@ -137,6 +192,10 @@ def _ipv6_possible(text: str) -> bool:
 
 def _contains(*needles: str) -> Callable[[str], bool]:
     return lambda text: any(n in text for n in needles)
+
+
+def _always(_text: str) -> bool:
+    return True
 
 
 _NOT_BEFORE = r"(?:(?<![\w.+/@-])|(?<=\\[nrt]))"  # \n in raw JSON text is a boundary too
@@ -168,20 +227,22 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
             r"|glpat-[A-Za-z0-9_-]{20,}"  # GitLab
             r")(?![\w-])"
         ),
-        _contains("sk-", "sk_", "rk_", "AIza", "xox", "hf_", "gsk_", "xai-", "glpat-"),
+        _always,
+        windowed="token",
     ),
+    Detector("AWS_KEY", re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b"), _always, windowed="token"),
     Detector(
         "AWS_KEY",
         re.compile(
-            r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b"
-            r"|(?i:aws_?secret_?access_?key|secret_?access_?key)[\"']?\s*[:=]\s*[\"']?[A-Za-z0-9/+=]{40}(?![A-Za-z0-9/+=])"
+            r"(?i:aws_?secret_?access_?key|secret_?access_?key)[\"']?\s*[:=]\s*[\"']?[A-Za-z0-9/+=]{40}(?![A-Za-z0-9/+=])"
         ),
-        lambda t: "AKIA" in t or "ASIA" in t or "ABIA" in t or "ACCA" in t or "ecret" in t or "ECRET" in t,
+        _contains("ecret", "ECRET"),
     ),
     Detector(
         "GITHUB_TOKEN",
         re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b"),
-        _contains("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+        _always,
+        windowed="token",
     ),
     Detector(
         "EMAIL",
@@ -189,18 +250,19 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
             r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}\b"
         ),
         _contains("@"),
+        windowed="at",
     ),
     Detector(
         "IBAN",
         re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b"),
-        _has_digits,
+        _always,
         _iban_ok,
         windowed="iban",
     ),
     Detector(
         "CARD",
         re.compile(_NOT_BEFORE + r"(?:\d[ -]?){12,18}\d" + _NOT_AFTER),
-        _has_digits,
+        _always,
         _card_ok,
         windowed="run",
         run_filter=lambda _r, digits: digits >= 13,
@@ -208,7 +270,7 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
     Detector(
         "SSN",
         re.compile(_NOT_BEFORE + r"(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}" + _NOT_AFTER),
-        _has_digits,
+        _always,
         windowed="run",
         run_filter=lambda r, digits: digits >= 9 and "-" in r,
     ),
@@ -220,7 +282,7 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
             r"|(?:1[ .-])?\(?\d{3}\)?[ .-]\d{3}[ .-]\d{4}"  # (415) 555-0132, 415.555.0132, 1-800-555-0199
             r")" + _NOT_AFTER
         ),
-        _has_digits,
+        _always,
         _phone_ok,
         windowed="run",
         run_filter=lambda _r, digits: digits >= 7,

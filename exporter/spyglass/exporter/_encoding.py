@@ -77,10 +77,32 @@ def _kv(key: str, value: Any) -> bytes:
     return _key_bytes(key) + _ld(b"\x12", _any_value(value))
 
 
+_KV_CACHE: dict[tuple[bytes, str, type, Any], bytes] = {}
+_KV_CACHE_MAX = 8192
+_SMALL = 128
+
+
 def _attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> bytes:
+    """Repeated ``KeyValue`` fields. Small scalar values (model, provider, operation, token counts...) repeat
+    across spans, so their whole encoded field is cached; long strings (messages) are encoded each time."""
     if not attributes:
         return b""
-    return b"".join(_ld(tag, _kv(k, v)) for k, v in attributes.items())
+    out = []
+    cache = _KV_CACHE
+    for k, v in attributes.items():
+        t = type(v)
+        if (t is str and len(v) > _SMALL) or t is tuple or t is list:
+            out.append(_ld(tag, _kv(k, v)))
+            continue
+        ck = (tag, k, t, v)
+        hit = cache.get(ck)
+        if hit is None:
+            hit = _ld(tag, _kv(k, v))
+            if len(cache) >= _KV_CACHE_MAX:
+                cache.clear()
+            cache[ck] = hit
+        out.append(hit)
+    return b"".join(out)
 
 
 def _flags(parent: Any) -> bytes:

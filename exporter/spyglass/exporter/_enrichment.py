@@ -85,16 +85,22 @@ class Enricher:
         self.policy = policy
         self.extra_keys = frozenset(extra_keys)
         self._failures = 0
+        self._kinds: dict[str, str | None] = {}
 
     def _content_kind(self, key: str) -> str | None:
-        """``json``, ``text`` or ``None`` (not content)."""
-        if key in JSON_CONTENT_KEYS:
-            return "json"
-        if key in TEXT_CONTENT_KEYS or _is_prefixed_content(key):
-            return "text"
-        if key in self.extra_keys:
-            return "json"  # redact_json falls back to text for non-JSON values
-        return None
+        """``json``, ``text`` or ``None`` (not content); cached per key, since keys repeat on every span."""
+        try:
+            return self._kinds[key]
+        except KeyError:
+            pass
+        kind: str | None = None
+        if key in JSON_CONTENT_KEYS or key in self.extra_keys:
+            kind = "json"  # redact_json falls back to text for non-JSON values
+        elif key in TEXT_CONTENT_KEYS or _is_prefixed_content(key):
+            kind = "text"
+        if len(self._kinds) < 4096:
+            self._kinds[key] = kind
+        return kind
 
     def _rewrite(self, attrs: Mapping[str, Any], mode: ContentMode, hits: list[str], *, event: bool) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -23,7 +23,7 @@ import secrets
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from spyglass.exporter._detectors import BUILTIN_DETECTORS, Detector, custom_detector, digit_runs, iban_windows
+from spyglass.exporter._detectors import BUILTIN_DETECTORS, Detector, Windows, custom_detector
 from spyglass.exporter._modes import RedactionMode
 
 __all__ = ["Redactor"]
@@ -73,27 +73,29 @@ class Redactor:
     def find(self, text: str) -> list[tuple[int, int, str]]:
         """Non-overlapping ``(start, end, kind)`` matches, earlier detectors winning ties, sorted by start."""
         found: list[tuple[int, int, str]] = []
-        runs: list[tuple[int, int, str, int]] | None = None
+        windows = Windows(text)
         n = len(text)
         for det in self._detectors:
             if not det.gate(text):
                 continue
+            where = det.windowed
             spans: list[tuple[int, int]]
-            if det.windowed:
-                if runs is None:
-                    runs = digit_runs(text)
-                if det.windowed == "run":
-                    keep = det.run_filter
-                    spans = [(s, e) for s, e, run, digits in runs if keep is None or keep(run, digits)]
-                else:
-                    spans = iban_windows(text, runs)
-            else:
+            if not where:
                 spans = [(0, n)]
+            elif where == "run":
+                keep = det.run_filter
+                spans = [(s, e) for s, e, run, digits in windows.runs() if keep is None or keep(run, digits)]
+            elif where == "token":
+                spans = windows.tokens()
+            elif where == "at":
+                spans = windows.ats()
+            else:
+                spans = windows.iban()
             validate = det.validate
             for ws, we in spans:
                 for m in det.pattern.finditer(text, ws, we):
                     start, end = m.span()
-                    if start == end or (end == we and we < n and det.windowed == "iban"):  # cut by the edge
+                    if start == end or (end == we and we < n and det.windowed in ("iban", "at")):  # cut by the edge
                         continue
                     if validate is not None and not validate(m.group()):
                         continue
