@@ -18,7 +18,8 @@ returns plain JSON-able data, so one call builds the data dict of a page and of 
 An item (one span) has the columns of :mod:`spyglass.store._schema` (minus ``attributes``, ``events``,
 ``links``, ``resource_id``) plus ``timestamp`` (ISO 8601 UTC of ``start_ns``) and ``metadata`` as an object.
 
-Percentiles are nearest-rank: the value at position ``ceil(p / 100 * n)`` of the sorted latencies.
+Percentiles are nearest-rank: the value at position ``ceil(p / 100 * n)`` of the sorted latencies (exact up
+to :data:`EXACT_LIMIT` matching spans, then from a fine log-scale histogram; ``latency_ms.exact`` says which).
 """
 
 from __future__ import annotations
@@ -595,21 +596,46 @@ def parse_bucket(value: str | None, span_ns: int | None = None) -> int | None:
     return seconds * 10**9
 
 
-def _summarise(durations: list[float], agg: Sequence[Any]) -> dict[str, Any]:
+EXACT_LIMIT = 200_000
+"""Up to this many matching spans, percentiles are exact (nearest rank); above it they come from a
+log-scale histogram computed in SQLite (bins 1.2 % wide: the value reported is the bin's geometric centre,
+within 0.6 % of the exact one) and ``latency_ms.exact`` is false."""
+_BINS_PER_DECADE = 200
+
+
+def _latency(hist: dict[int, int] | None, durations: list[float] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if durations is not None:
+        durations.sort()
+        for p in (50, 90, 95, 99):
+            out[f"p{p}"] = percentile(durations, p)
+        out["exact"] = True
+        return out
+    assert hist is not None
+    bins = sorted(hist.items())
+    n = sum(c for _, c in bins)
+    for p in (50, 90, 95, 99):
+        if not n:
+            out[f"p{p}"] = None
+            continue
+        rank = max(math.ceil(p / 100 * n), 1)
+        seen = 0
+        for b, c in bins:
+            seen += c
+            if seen >= rank:
+                out[f"p{p}"] = 10 ** (b / _BINS_PER_DECADE)
+                break
+    out["exact"] = False
+    return out
+
+
+def _summarise(latency: dict[str, Any], agg: Sequence[Any]) -> dict[str, Any]:
     n, errors, avg, mx, tin, tout, tcr, tcw, treas, cost = agg
-    durations.sort()
     return {
         "count": n,
-        "errors": errors,
-        "failure_rate": (errors / n) if n else 0.0,
-        "latency_ms": {
-            "p50": percentile(durations, 50),
-            "p90": percentile(durations, 90),
-            "p95": percentile(durations, 95),
-            "p99": percentile(durations, 99),
-            "avg": avg,
-            "max": mx,
-        },
+        "errors": errors or 0,
+        "failure_rate": ((errors or 0) / n) if n else 0.0,
+        "latency_ms": {**latency, "avg": avg, "max": mx},
         "tokens": {
             "input": tin or 0,
             "output": tout or 0,
@@ -638,7 +664,7 @@ def stats(
 
     When ``filters.llm`` is ``None`` the statistics cover LM calls only (requests), which is what the
     numbers mean to a reader; pass ``llm=false`` to count every span. ``failure_rate`` counts ``error``
-    and ``timeout``. Groups are sorted by count, largest first.
+    and ``timeout``. Groups are sorted by count, largest first. Percentiles: see :data:`EXACT_LIMIT`.
     """
     if filters.llm is None:
         filters = replace(filters, llm=True)
@@ -649,34 +675,60 @@ def stats(
     width = parse_bucket(bucket, (total[11] - total[10]) if total[0] else None)
     group_col = GROUPS[group_by] if group_by else "NULL"
     bucket_col = f"(start_ns / {width}) * {width}" if width else "NULL"
-    all_durations: list[float] = []
-    by_group: dict[Any, list[float]] = {}
-    by_bucket: dict[Any, list[float]] = {}
-    for g, b, d in conn.execute(f"SELECT {group_col}, {bucket_col}, duration_ms FROM spans WHERE {where}", args):  # noqa: S608
-        all_durations.append(d)
-        if group_by:
-            by_group.setdefault(g, []).append(d)
-        if width:
-            by_bucket.setdefault(b, []).append(d)
-    out = _summarise(all_durations, total[:10])
+    exact = total[0] <= EXACT_LIMIT
+    overall: tuple[dict[int, int] | None, list[float] | None] = ({}, None) if not exact else (None, [])
+    by_group: dict[Any, Any] = {}
+    by_bucket: dict[Any, Any] = {}
+    if exact:
+        rows = conn.execute(f"SELECT {group_col}, {bucket_col}, duration_ms FROM spans WHERE {where}", args)  # noqa: S608
+        durations = overall[1]
+        assert durations is not None
+        for g, b, d in rows:
+            durations.append(d)
+            if group_by:
+                by_group.setdefault(g, []).append(d)
+            if width:
+                by_bucket.setdefault(b, []).append(d)
+    else:
+        hist = overall[0]
+        assert hist is not None
+        bin_col = f"CAST(round(log(max(duration_ms, 0.001)) * {_BINS_PER_DECADE}) AS INTEGER)"
+        rows = conn.execute(
+            f"SELECT {group_col}, {bucket_col}, {bin_col}, count(*) FROM spans WHERE {where} GROUP BY 1, 2, 3",  # noqa: S608
+            args,
+        )
+        for g, b, binned, c in rows:
+            hist[binned] = hist.get(binned, 0) + c
+            if group_by:
+                gh = by_group.setdefault(g, {})
+                gh[binned] = gh.get(binned, 0) + c
+            if width:
+                bh = by_bucket.setdefault(b, {})
+                bh[binned] = bh.get(binned, 0) + c
+
+    def latency(data: Any) -> dict[str, Any]:
+        return _latency(None, data if data is not None else []) if exact else _latency(data or {}, None)
+
+    out = _summarise(_latency(*overall) if not exact else _latency(None, overall[1]), total[:10])
     out["filters"] = filters.to_params()
     out["group_by"] = group_by
     out["groups"] = []
     out["buckets"] = []
     if group_by:
-        rows = conn.execute(
+        group_rows = conn.execute(
             f"SELECT {group_col}, {_AGG} FROM spans WHERE {where} GROUP BY 1 ORDER BY 2 DESC, 1",  # noqa: S608
             args,
         ).fetchall()
-        out["groups"] = [{"key": r[0], **_summarise(by_group.get(r[0], []), r[1:])} for r in rows]
+        out["groups"] = [{"key": r[0], **_summarise(latency(by_group.get(r[0])), r[1:])} for r in group_rows]
     if width:
-        rows = conn.execute(
+        bucket_rows = conn.execute(
             f"SELECT {bucket_col}, {_AGG} FROM spans WHERE {where} GROUP BY 1 ORDER BY 1",  # noqa: S608
             args,
         ).fetchall()
         out["bucket_ns"] = width
         out["buckets"] = [
-            {"start_ns": r[0], "start": _iso(r[0]), **_summarise(by_bucket.get(r[0], []), r[1:])} for r in rows
+            {"start_ns": r[0], "start": _iso(r[0]), **_summarise(latency(by_bucket.get(r[0])), r[1:])}
+            for r in bucket_rows
         ]
     return out
 

@@ -44,33 +44,86 @@ class QueryTimeout(StoreError):
     status = 503
 
 
+_AFFINE_LIMIT = 100_000
+"""Token counts below which a price is affine in the counts (tiered prices start above 128k input tokens)."""
+_PROBE = (4000, 2000, 0, 0, 0)
+_STEP = 1000
+
+
 def exporter_pricer() -> Pricer | None:
-    """Price records with the exporter's pricing code (``spyglass.exporter.price``), if installed."""
+    """Price records with the exporter's pricing code (``spyglass.exporter.price``), if installed.
+
+    ``price()`` takes about a millisecond per call, too slow for ingest. For ordinary calls (every token
+    count under :data:`_AFFINE_LIMIT`) the price is affine in the five token counts, so the store asks
+    ``price()`` once per (provider, model, server, day) at six probe points and applies the coefficients;
+    larger calls go to ``price()`` directly. The cost is the exporter's, computed by its code.
+    """
     try:
         from spyglass.exporter import price
     except ImportError:  # pragma: no cover - the exporter ships in the same distribution
         return None
 
-    def pricer(rec: Record) -> tuple[float, str] | None:
-        if rec.input_tokens is None and rec.output_tokens is None:
-            return None
+    def attrs_for(rec: Record, tokens: tuple[int, int, int, int, int]) -> dict[str, Any]:
         attrs: dict[str, Any] = {
             ga.REQUEST_MODEL: rec.request_model,
             ga.RESPONSE_MODEL: rec.model,
             ga.PROVIDER_NAME: rec.provider,
-            ga.USAGE_INPUT_TOKENS: rec.input_tokens or 0,
-            ga.USAGE_OUTPUT_TOKENS: rec.output_tokens or 0,
-            ga.USAGE_CACHE_READ_INPUT_TOKENS: rec.cache_read_tokens or 0,
-            ga.USAGE_CACHE_WRITE_INPUT_TOKENS: rec.cache_write_tokens or 0,
-            ga.USAGE_REASONING_OUTPUT_TOKENS: rec.reasoning_tokens or 0,
+            ga.USAGE_INPUT_TOKENS: tokens[0],
+            ga.USAGE_OUTPUT_TOKENS: tokens[1],
+            ga.USAGE_CACHE_READ_INPUT_TOKENS: tokens[2],
+            ga.USAGE_CACHE_WRITE_INPUT_TOKENS: tokens[3],
+            ga.USAGE_REASONING_OUTPUT_TOKENS: tokens[4],
             ga.SERVER_ADDRESS: rec.attributes.get(ga.SERVER_ADDRESS),
         }
-        when = datetime.fromtimestamp(rec.start_ns / 1e9, tz=timezone.utc)
-        result = price({k: v for k, v in attrs.items() if v is not None}, when)
+        return {k: v for k, v in attrs.items() if v is not None}
+
+    def direct(rec: Record, tokens: tuple[int, int, int, int, int], when: datetime) -> tuple[float, str] | None:
+        result = price(attrs_for(rec, tokens), when)
         cost = result.get(ext.USAGE_COST)
         if cost is None:
             return None
         return float(cost), str(result.get(ext.COST_SOURCE) or "genai-prices")
+
+    cache: dict[tuple[Any, ...], tuple[float, list[float], str] | None] = {}
+    lock = threading.Lock()
+
+    def pricer(rec: Record) -> tuple[float, str] | None:
+        if rec.input_tokens is None and rec.output_tokens is None:
+            return None
+        tokens = (
+            rec.input_tokens or 0,
+            rec.output_tokens or 0,
+            rec.cache_read_tokens or 0,
+            rec.cache_write_tokens or 0,
+            rec.reasoning_tokens or 0,
+        )
+        when = datetime.fromtimestamp(rec.start_ns / 1e9, tz=timezone.utc)
+        if max(tokens) >= _AFFINE_LIMIT:
+            return direct(rec, tokens, when)
+        key = (rec.provider, rec.model, rec.request_model, rec.attributes.get(ga.SERVER_ADDRESS), when.date())
+        with lock:
+            known = key in cache
+            entry = cache.get(key)
+        if not known:
+            base = direct(rec, _PROBE, when)
+            entry = None
+            if base is not None:
+                coefficients = []
+                for i in range(5):
+                    probe = list(_PROBE)
+                    probe[i] += _STEP
+                    priced = direct(rec, (probe[0], probe[1], probe[2], probe[3], probe[4]), when)
+                    coefficients.append(((priced[0] if priced else base[0]) - base[0]) / _STEP)
+                entry = (base[0], coefficients, base[1])
+            with lock:
+                if len(cache) > 10_000:
+                    cache.clear()
+                cache[key] = entry
+        if entry is None:
+            return None
+        base_cost, coefficients, source = entry
+        cost = base_cost + sum(c * (t - p) for c, t, p in zip(coefficients, tokens, _PROBE, strict=True))
+        return max(cost, 0.0), source
 
     return pricer
 

@@ -70,6 +70,11 @@ SPAN_COLUMNS = [
 ]
 _INSERT = f"INSERT OR IGNORE INTO spans ({', '.join(SPAN_COLUMNS)}) VALUES ({', '.join('?' * len(SPAN_COLUMNS))})"  # noqa: S608
 
+_INDEX_NEW = (
+    "INSERT INTO spans_fts (rowid, input_text, output_text, tool_args) "
+    "SELECT id, input_text, output_text, tool_args FROM spans WHERE id > ?"
+)
+
 
 class Overloaded(Exception):
     """The write queue is full; retry later."""
@@ -304,6 +309,8 @@ class Writer:
         results: list[Any] = []
         conn.execute("BEGIN IMMEDIATE")
         try:
+            # Only this thread inserts spans, so rows with an id above this are this transaction's.
+            first_new = conn.execute("SELECT coalesce(max(id), 0) FROM spans").fetchone()[0]
             now = time.time_ns()
             for job in jobs:
                 if job.rows is not None:
@@ -314,6 +321,7 @@ class Writer:
                 else:
                     assert job.fn is not None
                     results.append(job.fn(conn))
+            conn.execute(_INDEX_NEW, (first_new,))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

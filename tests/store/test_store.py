@@ -1,0 +1,111 @@
+"""The in-process :class:`~spyglass.store.Store`: the exporter's prices on ingest, and histogram percentiles
+for large result sets, checked against values computed independently."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+
+from spyglass.exporter import price
+from spyglass.semconv import extensions, gen_ai
+from spyglass.store import Filters, Record, Store, queries
+from spyglass.store._store import exporter_pricer
+
+MODELS = [
+    ("gpt-4o", "openai"),
+    ("gpt-4o-mini", "openai"),
+    ("claude-sonnet-4-5", "anthropic"),
+    ("gemini-2.5-flash", "gcp.gemini"),
+    ("o3", "openai"),
+    ("no-such-model-xyz", "openai"),
+]
+
+
+def test_store_prices_like_the_exporter() -> None:
+    pricer = exporter_pricer()
+    assert pricer is not None
+    rng = random.Random(11)
+    checked = 0
+    for model, provider in MODELS:
+        for big in (False, True):
+            for _ in range(15):
+                rec = Record("0" * 32, "1" * 16, None, "chat", 3, time.time_ns(), time.time_ns())
+                rec.model = rec.request_model = model
+                rec.provider = provider
+                rec.input_tokens = rng.randint(150_000, 400_000) if big else rng.randint(0, 90_000)
+                rec.cache_read_tokens = rng.randint(0, rec.input_tokens // 2)
+                rec.cache_write_tokens = rng.randint(0, rec.input_tokens // 4)
+                rec.output_tokens = rng.randint(0, 9_000)
+                rec.reasoning_tokens = rng.randint(0, rec.output_tokens)
+                attrs = {
+                    gen_ai.REQUEST_MODEL: model,
+                    gen_ai.RESPONSE_MODEL: model,
+                    gen_ai.PROVIDER_NAME: provider,
+                    gen_ai.USAGE_INPUT_TOKENS: rec.input_tokens,
+                    gen_ai.USAGE_OUTPUT_TOKENS: rec.output_tokens,
+                    gen_ai.USAGE_CACHE_READ_INPUT_TOKENS: rec.cache_read_tokens,
+                    gen_ai.USAGE_CACHE_WRITE_INPUT_TOKENS: rec.cache_write_tokens,
+                    gen_ai.USAGE_REASONING_OUTPUT_TOKENS: rec.reasoning_tokens,
+                }
+                expected = price(attrs, datetime.fromtimestamp(rec.start_ns / 1e9, tz=timezone.utc))
+                got = pricer(rec)
+                if extensions.USAGE_COST not in expected:
+                    assert got is None
+                    continue
+                assert got is not None
+                assert got[0] == pytest.approx(expected[extensions.USAGE_COST], rel=1e-9, abs=1e-12)
+                checked += 1
+    assert checked >= 60
+
+
+def _spans(durations_ms: list[float]) -> ExportTraceServiceRequest:
+    now = time.time_ns()
+    spans = [
+        Span(
+            trace_id=(i + 1).to_bytes(16, "big"),
+            span_id=(i + 1).to_bytes(8, "big"),
+            name="chat",
+            start_time_unix_nano=now + i,
+            end_time_unix_nano=now + i + int(d * 1e6),
+            attributes=[
+                KeyValue(key=gen_ai.OPERATION_NAME, value=AnyValue(string_value="chat")),
+                KeyValue(key=gen_ai.REQUEST_MODEL, value=AnyValue(string_value=("a", "b")[i % 2])),
+            ],
+        )
+        for i, d in enumerate(durations_ms)
+    ]
+    return ExportTraceServiceRequest(resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(spans=spans)])])
+
+
+def test_histogram_percentiles_are_within_the_documented_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(4)
+    durations = [round(rng.lognormvariate(6, 1.2), 3) + 0.5 for _ in range(3000)]
+    store = Store(tmp_path / "h.db", pricer=False)
+    try:
+        _, done = store.ingest(_spans(durations))
+        done.result()
+        exact = store.read(queries.stats, Filters(), group_by="model")
+        assert exact["latency_ms"]["exact"] is True
+        monkeypatch.setattr(queries, "EXACT_LIMIT", 10)
+        approx = store.read(queries.stats, Filters(), group_by="model")
+    finally:
+        store.close()
+    assert approx["latency_ms"]["exact"] is False
+    ordered = sorted(durations)
+    for p in (50, 90, 95, 99):
+        true = ordered[math.ceil(p / 100 * len(ordered)) - 1]
+        assert exact["latency_ms"][f"p{p}"] == pytest.approx(true, rel=1e-9)
+        assert approx["latency_ms"][f"p{p}"] == pytest.approx(true, rel=0.006)
+    for group in approx["groups"]:
+        values = sorted(d for i, d in enumerate(durations) if ("a", "b")[i % 2] == group["key"])
+        true = values[math.ceil(0.9 * len(values)) - 1]
+        assert group["latency_ms"]["p90"] == pytest.approx(true, rel=0.006)
+    assert approx["count"] == exact["count"] == 3000
