@@ -88,6 +88,8 @@ def test_every_content_attribute_gets_every_pii_class() -> None:
         gen_ai.INPUT_MESSAGES,
         gen_ai.OUTPUT_MESSAGES,
         gen_ai.SYSTEM_INSTRUCTIONS,
+        gen_ai.RETRIEVAL_QUERY_TEXT,
+        gen_ai.RETRIEVAL_DOCUMENTS,
         gen_ai.TOOL_CALL_ARGUMENTS,
         gen_ai.TOOL_CALL_RESULT,
         ext.STEP_INPUT,
@@ -248,3 +250,34 @@ def test_labelled_set_recall_and_false_positives() -> None:
         assert hit / count >= 0.85, (kind, hit, count)
     # Without Luhn or IBAN checksums some card-shaped ids and dotted versions are masked too.
     assert changed / negatives <= 0.2, (changed, negatives)
+
+
+REDACTION = load("gateway.yaml")["processors"]["redaction"]
+
+
+def test_redaction_processor_leaves_the_transformed_attributes_alone() -> None:
+    handled = {s.attribute for s in STATEMENTS}
+    assert handled <= set(REDACTION["ignored_keys"])
+
+
+def _mask(text: str) -> str:
+    # What the redaction processor does with blocked_values: the matched part becomes ****.
+    for pattern in REDACTION["blocked_values"]:
+        text = re.sub(pattern, "****", text)
+    return text
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pieces=st.lists(st.tuples(_FILLER, _SEPARATOR, _PII), min_size=1, max_size=4),
+    ensure_ascii=st.booleans(),
+)
+def test_redaction_processor_masks_keep_json_valid(pieces: list[tuple[str, str, str]], ensure_ascii: bool) -> None:
+    # JSON in attributes the transform does not handle (tool definitions, metadata) goes through blocked_values.
+    text = "".join(a + (sep or (" " if a else "")) + b + " " for a, sep, b in pieces)
+    definitions = [{"type": "function", "name": "lookup", "description": text, "parameters": {"type": "object"}}]
+    masked = json.loads(_mask(json.dumps(definitions, ensure_ascii=ensure_ascii)))
+    assert masked[0]["name"] == "lookup" and masked[0]["parameters"] == {"type": "object"}
+    for _, _, value in pieces:
+        if "@" in value or value.startswith(("AKIA", "eyJ", "sk-")) or re.fullmatch(r"[0-9 -]{15,}", value):
+            assert value not in masked[0]["description"]
