@@ -339,3 +339,12 @@ def test_gateway_exporters_reach_cluster_services() -> None:
     assert headless["spec"]["clusterIP"] == "None"
     agent_port = load("agent.yaml")["exporters"]["loadbalancing"]["resolver"]["dns"]["port"]
     assert agent_port in {p["port"] for p in headless["spec"]["ports"]}
+
+
+@pytest.mark.parametrize("doc", ["README.md", "deploy/README.md", "collector-config/README.md"])
+def test_files_the_docs_point_to_exist(doc: str) -> None:
+    text = (ROOT / doc).read_text(encoding="utf-8")
+    paths = set(re.findall(r"`((?:collector-config|deploy|benchmarks|tests)/[A-Za-z0-9_./-]*)`", text))
+    assert paths, doc
+    for path in paths:
+        assert (ROOT / path).exists(), f"{doc} points to {path}, which does not exist"
