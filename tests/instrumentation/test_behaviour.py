@@ -25,7 +25,7 @@ from spyglass.semconv.validation import validate_span_content
 from spyglass.testing.replay import Recording
 from tests.conftest import Telemetry, recording
 
-from .llm_support import llm_spans, openai_client
+from .llm_support import anthropic_client, llm_spans, openai_client
 
 CHAT = "openai__chat-completions__nostream__chat__i1"
 CHAT_STREAM = "openai__chat-completions__stream__chat-completion-streaming__i0"
@@ -73,6 +73,19 @@ def test_anthropic_sdk_span_stands_down(replay: Any, telemetry: Telemetry) -> No
     assert [s.instrumentation_scope.name for s in spans] == ["spyglass.instrumentation.anthropic"] * 2
     assert all(gen_ai.INPUT_MESSAGES in s.attributes for s in spans)
     assert json.loads(spans[1].attributes[gen_ai.OUTPUT_MESSAGES])[0]["parts"][0]["content"] == text
+
+
+def test_conversation_id_only_when_known(replay: Any, instrumented: Telemetry) -> None:
+    rec = recording(ANTHROPIC)
+    replay.expect(rec, rec)
+    anthropic_client(replay).messages.create(**rec.request_body)
+    client = anthropic.Anthropic(
+        base_url=replay.url, api_key="test", max_retries=0, open_telemetry={"conversation_id": "conv_123"}
+    )
+    client.messages.create(**rec.request_body)
+    plain, known = llm_spans(instrumented)
+    assert gen_ai.CONVERSATION_ID not in plain.attributes  # never synthesised
+    assert known.attributes[gen_ai.CONVERSATION_ID] == "conv_123"
 
 
 # --- OpenAI helpers and raw responses ------------------------------------------------------------------

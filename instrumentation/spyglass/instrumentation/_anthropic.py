@@ -408,6 +408,12 @@ class AnthropicAdapter:
             streaming=streaming,
         )
         _request_params(body, inv.attributes)
+        # The conversation id the application gave the client (anthropic >= 2 ``open_telemetry`` option):
+        # really known, never synthesised.
+        otel_option = getattr(client, "_open_telemetry", None)
+        conv = otel_option.get("conversation_id") if isinstance(otel_option, dict) else None
+        if isinstance(conv, str) and conv:
+            inv.conversation_id = conv
         if op == _TEXT_COMPLETION:
 
             def completion_content(i: LLMInvocation) -> None:
