@@ -184,3 +184,20 @@ def test_spool_cap_drops_the_oldest_first(tmp_path: Path) -> None:
         order.append((payload[:1], batch.spans))
         reopened.pop(batch)
     assert order == [(b"b", 2), (b"c", 3)]
+
+
+def test_bad_environment_never_stops_the_app(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "not a url")
+    monkeypatch.setenv("OTEL_SPYGLASS_SPOOL_DIR", str(blocker / "spool"))
+    monkeypatch.setenv("OTEL_SPYGLASS_POLICY_FILE", str(tmp_path / "missing.yaml"))
+    monkeypatch.setenv("OTEL_SPYGLASS_REDACTION_DETECTORS", "EMAIL,NOPE")
+    exporter = SpyglassSpanExporter()  # what opentelemetry-instrument does
+    try:
+        assert exporter.endpoint == "http://localhost:4318/v1/traces"
+        assert exporter.pending_spans == 0
+    finally:
+        exporter.shutdown(timeout_millis=100)
+    with pytest.raises(ValueError, match="http"):
+        SpyglassSpanExporter(endpoint="not a url")  # a bad argument is the caller's bug: raise

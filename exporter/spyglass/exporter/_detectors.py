@@ -29,8 +29,10 @@ class Detector:
     windowed: str = ""
     """Where the pattern runs: ``""`` the whole text (after the gate); ``"run"``, ``"iban"``, ``"token"`` or
     ``"at"``: only the matching :class:`Windows`."""
-    run_filter: Callable[[str, int], bool] | None = None
-    """For ``"run"`` detectors: ``(run text, digit count) -> worth scanning``; cheap, so most runs are skipped."""
+    min_digits: int = 0
+    """For ``"run"`` detectors: runs with fewer digits are skipped (most runs in prose are short numbers)."""
+    run_needs: str = ""
+    """For ``"run"`` detectors: a character the run must contain (``-`` for SSNs, ``.`` for IPv4)."""
 
 
 def luhn_ok(digits: str) -> bool:
@@ -89,7 +91,7 @@ _TOKEN_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-
 _RUN_TABLE = str.maketrans({chr(i): "0" if chr(i) in _RUN_CHARS else "\x01" for i in range(128)})
 _TOKEN_TABLE = str.maketrans({chr(i): "0" if chr(i) in _TOKEN_CHARS else "\x01" for i in range(128)})
 _NOT_MEMBER = re.compile(r"[^0]")
-_SEPARATORS = str.maketrans("", "", " ().:/+-")
+_DIGIT_TABLE = str.maketrans({chr(i): "0" if chr(i).isdigit() else "\x01" for i in range(128)})
 _UPPER_PAIR = re.compile(r"[A-Z]{2}\d\d")
 _MIN_RUN = 8  # the shortest value any digit-based detector accepts ("10.0.0.1", "+4930901820")
 _MIN_TOKEN = 20  # the shortest key or token (an AWS key id: AKIA + 16)
@@ -116,15 +118,16 @@ def _member_spans(text: str, table: dict[int, str], min_len: int) -> list[tuple[
 class Windows:
     """The candidate windows of one text, each computed on first use."""
 
-    __slots__ = ("_runs", "_tokens", "text")
+    __slots__ = ("_iban", "_runs", "_tokens", "text")
 
     def __init__(self, text: str) -> None:
         self.text = text
         self._runs: list[tuple[int, int, str, int]] | None = None
         self._tokens: list[tuple[int, int]] | None = None
+        self._iban: list[tuple[int, int]] | None = None
 
     def runs(self) -> list[tuple[int, int, str, int]]:
-        """Runs of digits and separators (at least 8 characters): ``(start, end, text, digit count)``.
+        """Runs of digits and separators (at least 8 characters, 5 digits): ``(start, end, text, digits)``.
 
         Every digit-based detector's match lies inside one run (plus a leading ``+`` or ``(``). ``end``
         includes one character after the run, so the patterns' look-aheads see what follows.
@@ -133,22 +136,27 @@ class Windows:
             text = self.text
             n = len(text)
             runs = []
-            for s, e in _member_spans(text, _RUN_TABLE, _MIN_RUN):
-                run = text[s:e]
-                digits = len(run.translate(_SEPARATORS))
-                if digits < 5:
-                    continue
-                if s and text[s - 1] in "+(":
-                    s -= 1
-                runs.append((s, e + 1 if e < n else e, run, digits))
+            spans = _member_spans(text, _RUN_TABLE, _MIN_RUN)
+            if spans:
+                digits_only = text.translate(_DIGIT_TABLE)
+                for s, e in spans:
+                    digits = digits_only.count("0", s, e)
+                    if digits < 5:
+                        continue
+                    if s and text[s - 1] in "+(":
+                        s -= 1
+                    runs.append((s, e + 1 if e < n else e, text[s:e], digits))
             self._runs = runs
         return self._runs
 
     def iban(self) -> list[tuple[int, int]]:
         """Wider windows for IBANs, only around long digit runs with a country code (2 capitals, 2 digits) nearby."""
+        if self._iban is not None:
+            return self._iban
         text = self.text
         n = len(text)
         out: list[tuple[int, int]] = []
+        self._iban = out
         for s, e, _run, digits in self.runs():
             if digits < 8:  # every IBAN format has a run of at least 8 digits after its country code
                 continue
@@ -191,6 +199,12 @@ def _ipv6_possible(text: str) -> bool:
 
 
 def _contains(*needles: str) -> Callable[[str], bool]:
+    if len(needles) == 1:
+        (a,) = needles
+        return lambda text: a in text
+    if len(needles) == 2:
+        a, b = needles
+        return lambda text: a in text or b in text
     return lambda text: any(n in text for n in needles)
 
 
@@ -265,14 +279,15 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
         _always,
         _card_ok,
         windowed="run",
-        run_filter=lambda _r, digits: digits >= 13,
+        min_digits=13,
     ),
     Detector(
         "SSN",
         re.compile(_NOT_BEFORE + r"(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}" + _NOT_AFTER),
         _always,
         windowed="run",
-        run_filter=lambda r, digits: digits >= 9 and "-" in r,
+        min_digits=9,
+        run_needs="-",
     ),
     Detector(
         "PHONE",
@@ -285,7 +300,7 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
         _always,
         _phone_ok,
         windowed="run",
-        run_filter=lambda _r, digits: digits >= 7,
+        min_digits=7,
     ),
     Detector(
         "IP_ADDRESS",
@@ -293,7 +308,8 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
         lambda t: "." in t,
         _ip_ok,
         windowed="run",
-        run_filter=lambda r, digits: digits >= 4 and r.count(".") >= 3,
+        min_digits=5,
+        run_needs=".",
     ),
     Detector(
         "IP_ADDRESS",

@@ -24,6 +24,7 @@ import os
 import random
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -39,7 +40,7 @@ from spyglass.exporter._enrichment import Enricher
 from spyglass.exporter._modes import ContentMode
 from spyglass.exporter._policy import CapturePolicy, PolicyFile
 from spyglass.exporter._redaction import Redactor
-from spyglass.exporter._settings import PROTOCOLS, Settings
+from spyglass.exporter._settings import DEFAULT_ENDPOINTS, PROTOCOLS, Settings
 from spyglass.exporter._spool import Spool
 from spyglass.exporter._transport import SendError, Transport, make_transport
 from spyglass.semconv import extensions as ext
@@ -114,29 +115,37 @@ class SpyglassSpanExporter(SpanExporter):
         if max_queue_bytes <= 0 or backoff_initial <= 0 or backoff_max < backoff_initial:
             raise ValueError("max_queue_bytes and backoffs must be positive, backoff_max >= backoff_initial")
         self.protocol = protocol or s.protocol
+        endpoint_from_env = endpoint is None
         if endpoint is None:
-            endpoint = s.endpoint if protocol is None or protocol == s.protocol else None
-        if endpoint is None:
-            from spyglass.exporter._settings import DEFAULT_ENDPOINTS
-
-            endpoint = DEFAULT_ENDPOINTS[self.protocol]
-        self.endpoint = endpoint
+            endpoint = s.endpoint if protocol is None or protocol == s.protocol else DEFAULT_ENDPOINTS[self.protocol]
         self.timeout = timeout if timeout is not None else s.timeout_s
         target_file = export_file if export_file is not None else s.export_file
-        self._transport: Transport = make_transport(
-            self.protocol,
-            endpoint,
-            headers=headers if headers is not None else s.headers,
-            compression=compression if compression is not None else s.compression,
-            certificate=certificate if certificate is not None else s.certificate,
-            export_file=target_file,
-        )
+        transport_options: dict[str, Any] = {
+            "headers": headers if headers is not None else s.headers,
+            "compression": compression if compression is not None else s.compression,
+            "certificate": certificate if certificate is not None else s.certificate,
+            "export_file": target_file,
+        }
+        try:
+            self._transport: Transport = make_transport(self.protocol, endpoint, **transport_options)
+        except (ValueError, OSError) as exc:
+            if not endpoint_from_env:
+                raise
+            # A bad OTEL_* value must not stop the application from starting.
+            _log.error("spyglass exporter: %s; using %s", exc, DEFAULT_ENDPOINTS[self.protocol])
+            endpoint = DEFAULT_ENDPOINTS[self.protocol]
+            transport_options["certificate"] = None
+            self._transport = make_transport(self.protocol, endpoint, **transport_options)
+        self.endpoint = endpoint
         spool_path = spool_dir if spool_dir is not None else s.spool_dir
-        self._spool = (
-            Spool(spool_path, spool_max_bytes if spool_max_bytes is not None else s.spool_max_bytes)
-            if spool_path is not None
-            else None
-        )
+        self._spool: Spool | None = None
+        if spool_path is not None:
+            try:
+                self._spool = Spool(spool_path, spool_max_bytes if spool_max_bytes is not None else s.spool_max_bytes)
+            except OSError as exc:
+                if spool_dir is not None:
+                    raise
+                _log.error("spyglass exporter: cannot use spool directory %s (%s); spooling is off", spool_path, exc)
 
         mode = s.content_mode
         if content_mode is not None:
@@ -177,7 +186,9 @@ class SpyglassSpanExporter(SpanExporter):
         self._counter = self._make_counter(meter_provider)
         self._start_worker()
         if hasattr(os, "register_at_fork"):
-            os.register_at_fork(after_in_child=self._after_fork)
+            # A weak reference: the fork hook must not keep every exporter ever made alive.
+            after_fork = weakref.WeakMethod(self._after_fork)
+            os.register_at_fork(after_in_child=lambda: (m := after_fork()) is not None and m())
 
     # -- plumbing ----------------------------------------------------------------------------------
     @staticmethod

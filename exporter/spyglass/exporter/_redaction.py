@@ -83,8 +83,8 @@ class Redactor:
             if not where:
                 spans = [(0, n)]
             elif where == "run":
-                keep = det.run_filter
-                spans = [(s, e) for s, e, run, digits in windows.runs() if keep is None or keep(run, digits)]
+                least, needs = det.min_digits, det.run_needs
+                spans = [(s, e) for s, e, run, digits in windows.runs() if digits >= least and needs in run]
             elif where == "token":
                 spans = windows.tokens()
             elif where == "at":
