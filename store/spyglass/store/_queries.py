@@ -40,6 +40,9 @@ from spyglass.store._errors import BadRequest, NotFound
 from spyglass.store._records import normalise
 
 DEFAULT_LIMIT = 50
+FTS_DRIVE_LIMIT = 2000
+"""Up to this many full-text matches, a search reads the matching rows directly; above, it scans an index
+in sort order (the matches are then a membership test)."""
 MAX_LIMIT = 1000
 
 ITEM_COLUMNS = [
@@ -262,8 +265,12 @@ class Filters:
         """These filters limited to one tenant (a tenant-scoped token); ``None`` leaves them as they are."""
         return self if tenant is None else replace(self, tenant=(tenant,))
 
-    def where(self) -> tuple[str, list[Any]]:
-        """The SQL condition and its parameters (everything parameterized)."""
+    def where(self, *, fts_drives: bool = True) -> tuple[str, list[Any]]:
+        """The SQL condition and its parameters (everything parameterized).
+
+        ``fts_drives=False`` keeps SQLite from looking up every full-text match by row id (``+id``), so an
+        ordered index scan can stop after a page of results: right when the search matches many spans.
+        """
         clauses: list[str] = []
         args: list[Any] = []
         for key, column in _LIST_FILTERS.items():
@@ -298,7 +305,8 @@ class Filters:
             clauses.append("id IN (SELECT span_id FROM dataset_items WHERE dataset_id = ?)")
             args.append(self.dataset)
         if self.q:
-            clauses.append("id IN (SELECT rowid FROM spans_fts WHERE spans_fts MATCH ?)")
+            column = "id" if fts_drives else "+id"
+            clauses.append(f"{column} IN (SELECT rowid FROM spans_fts WHERE spans_fts MATCH ?)")  # noqa: S608
             args.append(fts_query(self.q))
         return (" AND ".join(clauses) or "1"), args
 
@@ -407,7 +415,15 @@ def search_spans(
     if key not in SORTS:
         raise BadRequest(f"sort: {sort!r} is not one of {', '.join(SORTS)} (prefix - for descending)")
     expr = SORTS[key]
-    where, args = filters.where()
+    fts_drives = True
+    if filters.q:
+        # Many matches: walk the sort order's index and stop at a page; few: fetch the matches by id.
+        matches = conn.execute(
+            "SELECT count(*) FROM (SELECT 1 FROM spans_fts WHERE spans_fts MATCH ? LIMIT ?)",
+            (fts_query(filters.q), FTS_DRIVE_LIMIT),
+        ).fetchone()[0]
+        fts_drives = matches < FTS_DRIVE_LIMIT
+    where, args = filters.where(fts_drives=fts_drives)
     if cursor:
         value, row_id = _cursor_decode(cursor, sort)
         op = "<" if desc else ">"
@@ -648,9 +664,23 @@ def _summarise(latency: dict[str, Any], agg: Sequence[Any]) -> dict[str, Any]:
 
 
 _AGG = (
-    "count(*), sum(status != 'success'), avg(duration_ms), max(duration_ms), sum(input_tokens), "
+    "count(*), sum(status != 'success'), sum(duration_ms), max(duration_ms), sum(input_tokens), "
     "sum(output_tokens), sum(cache_read_tokens), sum(cache_write_tokens), sum(reasoning_tokens), sum(cost)"
 )
+
+
+def _merge(parts: Sequence[Sequence[Any]]) -> list[Any]:
+    """Combine ``_AGG`` rows (count, errors, duration sum, max, token and cost sums) into one."""
+    n = sum(p[0] for p in parts)
+
+    def total(i: int) -> Any:
+        present = [p[i] for p in parts if p[i] is not None]
+        return sum(present) if present else None
+
+    maxes = [p[3] for p in parts if p[3] is not None]
+    duration_sum = total(2)
+    avg = duration_sum / n if n and duration_sum is not None else None
+    return [n, total(1) or 0, avg, max(maxes) if maxes else None, *(total(i) for i in range(4, 10))]
 
 
 def stats(
@@ -665,40 +695,44 @@ def stats(
     When ``filters.llm`` is ``None`` the statistics cover LM calls only (requests), which is what the
     numbers mean to a reader; pass ``llm=false`` to count every span. ``failure_rate`` counts ``error``
     and ``timeout``. Groups are sorted by count, largest first. Percentiles: see :data:`EXACT_LIMIT`.
+    Two scans of the (covering) statistics index: sums per (group, bucket), then latencies.
     """
     if filters.llm is None:
         filters = replace(filters, llm=True)
     if group_by is not None and group_by not in GROUPS:
         raise BadRequest(f"group_by: {group_by!r} is not one of {', '.join(GROUPS)}")
     where, args = filters.where()
-    total = conn.execute(f"SELECT {_AGG}, min(start_ns), max(start_ns) FROM spans WHERE {where}", args).fetchone()  # noqa: S608
-    width = parse_bucket(bucket, (total[11] - total[10]) if total[0] else None)
+    width = parse_bucket(bucket, None) if bucket not in (None, "", "auto") else None
+    if bucket == "auto":
+        first, last = conn.execute(f"SELECT min(start_ns), max(start_ns) FROM spans WHERE {where}", args).fetchone()  # noqa: S608
+        width = parse_bucket("auto", (last - first) if first is not None else None)
     group_col = GROUPS[group_by] if group_by else "NULL"
     bucket_col = f"(start_ns / {width}) * {width}" if width else "NULL"
-    exact = total[0] <= EXACT_LIMIT
-    overall: tuple[dict[int, int] | None, list[float] | None] = ({}, None) if not exact else (None, [])
+    cells = conn.execute(
+        f"SELECT {group_col}, {bucket_col}, {_AGG} FROM spans WHERE {where} GROUP BY 1, 2",  # noqa: S608
+        args,
+    ).fetchall()
+    n = sum(c[2] for c in cells)
+    exact = n <= EXACT_LIMIT
+    overall_durations: list[float] = []
+    overall_hist: dict[int, int] = {}
     by_group: dict[Any, Any] = {}
     by_bucket: dict[Any, Any] = {}
     if exact:
-        rows = conn.execute(f"SELECT {group_col}, {bucket_col}, duration_ms FROM spans WHERE {where}", args)  # noqa: S608
-        durations = overall[1]
-        assert durations is not None
-        for g, b, d in rows:
-            durations.append(d)
+        for g, b, d in conn.execute(f"SELECT {group_col}, {bucket_col}, duration_ms FROM spans WHERE {where}", args):  # noqa: S608
+            overall_durations.append(d)
             if group_by:
                 by_group.setdefault(g, []).append(d)
             if width:
                 by_bucket.setdefault(b, []).append(d)
     else:
-        hist = overall[0]
-        assert hist is not None
         bin_col = f"CAST(round(log(max(duration_ms, 0.001)) * {_BINS_PER_DECADE}) AS INTEGER)"
         rows = conn.execute(
             f"SELECT {group_col}, {bucket_col}, {bin_col}, count(*) FROM spans WHERE {where} GROUP BY 1, 2, 3",  # noqa: S608
             args,
         )
         for g, b, binned, c in rows:
-            hist[binned] = hist.get(binned, 0) + c
+            overall_hist[binned] = overall_hist.get(binned, 0) + c
             if group_by:
                 gh = by_group.setdefault(g, {})
                 gh[binned] = gh.get(binned, 0) + c
@@ -709,26 +743,26 @@ def stats(
     def latency(data: Any) -> dict[str, Any]:
         return _latency(None, data if data is not None else []) if exact else _latency(data or {}, None)
 
-    out = _summarise(_latency(*overall) if not exact else _latency(None, overall[1]), total[:10])
+    out = _summarise(latency(overall_durations if exact else overall_hist), _merge([c[2:] for c in cells]))
     out["filters"] = filters.to_params()
     out["group_by"] = group_by
     out["groups"] = []
     out["buckets"] = []
     if group_by:
-        group_rows = conn.execute(
-            f"SELECT {group_col}, {_AGG} FROM spans WHERE {where} GROUP BY 1 ORDER BY 2 DESC, 1",  # noqa: S608
-            args,
-        ).fetchall()
-        out["groups"] = [{"key": r[0], **_summarise(latency(by_group.get(r[0])), r[1:])} for r in group_rows]
+        groups: dict[Any, list[Sequence[Any]]] = {}
+        for c in cells:
+            groups.setdefault(c[0], []).append(c[2:])
+        merged = [(key, _merge(parts)) for key, parts in groups.items()]
+        merged.sort(key=lambda kv: (-kv[1][0], "" if kv[0] is None else str(kv[0])))
+        out["groups"] = [{"key": key, **_summarise(latency(by_group.get(key)), agg)} for key, agg in merged]
     if width:
-        bucket_rows = conn.execute(
-            f"SELECT {bucket_col}, {_AGG} FROM spans WHERE {where} GROUP BY 1 ORDER BY 1",  # noqa: S608
-            args,
-        ).fetchall()
+        buckets: dict[int, list[Sequence[Any]]] = {}
+        for c in cells:
+            buckets.setdefault(c[1], []).append(c[2:])
         out["bucket_ns"] = width
         out["buckets"] = [
-            {"start_ns": r[0], "start": _iso(r[0]), **_summarise(latency(by_bucket.get(r[0])), r[1:])}
-            for r in bucket_rows
+            {"start_ns": key, "start": _iso(key), **_summarise(latency(by_bucket.get(key)), _merge(buckets[key]))}
+            for key in sorted(buckets)
         ]
     return out
 
