@@ -208,3 +208,31 @@ def test_every_call_produces_one_llm_span_with_the_recorded_usage_and_content(re
 def test_real_mode_without_keys_says_what_it_needs(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert sample_app.main(argv) == 2
     assert "OPENAI_API_KEY or ANTHROPIC_API_KEY" in capsys.readouterr().err
+
+
+def test_real_mode_uses_the_provider_settings_from_the_environment(
+    replay, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # --real builds the clients the way the SDKs do by default, from OPENAI_* / ANTHROPIC_* variables; here they
+    # point at the replay server instead of the providers.
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("OPENAI_BASE_URL", replay.url + "/v1")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", replay.url)
+    replay.expect(*sample_app.recordings())
+    assert sample_app.main(["--real", "--openai-model", "gpt-4o-mini"]) == 0
+    assert not replay.pending
+    openai_models = [r.json()["model"] for r in replay.requests if r.path.endswith("/chat/completions")]
+    # Every OpenAI call used the chosen model except the one that must fail.
+    assert openai_models == ["gpt-4o-mini", "gpt-4o-mini", "gpt-4o-mini", "gpt-4o-mini", "this-model-does-not-exist"]
+    assert {r.headers["authorization"] for r in replay.requests if "/chat/" in r.path} == {"Bearer sk-test"}
+    assert capsys.readouterr().out.count("\n") == 6
+
+
+def test_real_mode_with_one_key_makes_only_that_providers_calls(replay, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", replay.url)
+    replay.expect(*[r for r in sample_app.recordings() if r.provider == "anthropic"])
+    assert sample_app.main(["--real"]) == 0
+    assert not replay.pending
+    assert {r.path for r in replay.requests} == {"/v1/messages"}
