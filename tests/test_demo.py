@@ -202,3 +202,25 @@ def test_app_environment_sends_through_the_spyglass_exporter_with_the_token() ->
     assert _reachable("http://0.0.0.0:4319") == "http://127.0.0.1:4319"
     assert _reachable("http://[::]:4318") == "http://[::1]:4318"
     assert _reachable("http://10.1.2.3:4318") == "http://10.1.2.3:4318"
+
+
+def test_demo_reports_a_busy_port_without_a_traceback(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "OPENAI_", "ANTHROPIC_"))}
+        command = [sys.executable, "-m", "spyglass.store", "demo", "--port", str(port), "--otlp-grpc-port", "0"]
+        command += ["--otlp-http-port", "0", "--db", str(tmp_path / "demo.db")]
+        result = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "Error: cannot listen" in result.stderr and "--otlp-grpc-port" in result.stderr

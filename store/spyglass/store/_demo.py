@@ -149,6 +149,12 @@ def run_demo(
 
     try:
         serve(settings, ready=ready)
+    except OSError as exc:
+        # Most often another collector or store already holds 4317/4318/4319.
+        raise StoreError(
+            f"cannot listen ({exc}): another program uses one of the ports; pass --port, --otlp-grpc-port and "
+            "--otlp-http-port (0 picks a free port)"
+        ) from None
     except KeyboardInterrupt:
         # uvicorn re-raises the Ctrl-C it shut down on; for the demo that is the normal way out.
         echo("demo: stopped")
