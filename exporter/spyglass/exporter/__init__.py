@@ -13,9 +13,9 @@ Public API:
 
 from __future__ import annotations
 
-from spyglass.exporter._configure import Configured, configure
+from typing import TYPE_CHECKING, Any
+
 from spyglass.exporter._cost import PriceOverride, Pricer, load_price_overrides, price
-from spyglass.exporter._exporter import ExportCounts, SpyglassSpanExporter
 from spyglass.exporter._modes import ContentMode, RedactionMode
 from spyglass.exporter._policy import CapturePolicy, PolicyError, PolicyFile, PolicyRule
 from spyglass.exporter._redaction import Redactor
@@ -38,6 +38,33 @@ __all__ = [
     "price",
 ]
 
+if TYPE_CHECKING:
+    from spyglass.exporter._configure import Configured, configure
+    from spyglass.exporter._exporter import ExportCounts, SpyglassSpanExporter
+
+# The exporter and configure() need the OpenTelemetry SDK; they load on first use, so the pricing and
+# redaction API (used by the store) imports without it.
+_LAZY = {
+    "Configured": "spyglass.exporter._configure",
+    "configure": "spyglass.exporter._configure",
+    "ExportCounts": "spyglass.exporter._exporter",
+    "SpyglassSpanExporter": "spyglass.exporter._exporter",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    value.__module__ = __name__
+    globals()[name] = value
+    return value
+
+
 # Reprs and docs show the public path (spyglass.exporter.Pricer), as httpx does.
 for _name in __all__:
-    globals()[_name].__module__ = __name__
+    if _name not in _LAZY:
+        globals()[_name].__module__ = __name__
