@@ -138,3 +138,30 @@ def test_expected_failures_are_one_line_errors(tmp_path: Path) -> None:
     assert done.returncode == 1 and "cannot reach" in done.stderr
     done = spyglass("serve", "--retention-age", "forever")
     assert done.returncode == 2 and "not an age" in done.stderr
+
+
+def test_rich_output_prints_untrusted_text_literally() -> None:
+    from rich.console import Console
+
+    from spyglass.store._cli import _print_call
+
+    console = Console(file=io.StringIO(), force_terminal=True, color_system="truecolor", width=200)
+    item = {
+        "timestamp": "2026-01-01T00:00:00.000Z",
+        "provider": "openai",
+        "model": "[red]gpt[/red]",
+        "alias": None,
+        "status": "success",
+        "duration_ms": 12.0,
+        "input_tokens": 1,
+        "output_tokens": 2,
+        "cost": 0.5,
+        "trace_id": "a" * 32,
+        "input_text": "user: [bold magenta]not markup[/] \x1b]0;pwned\x07",
+        "output_text": "[link=x]y[/link]",
+    }
+    _print_call(item, console)
+    out = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "[bold magenta]not markup[/]" in out and "[link=x]y[/link]" in out and "[red]gpt[/red]" in out
+    # A terminal escape in a prompt is shown, not sent to the terminal.
+    assert "\x1b]0;pwned" not in out and "\\x1b]0;pwned\\x07" in out

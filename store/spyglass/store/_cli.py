@@ -297,6 +297,15 @@ def demo(real: bool, open_browser: bool, **options: Any) -> None:
 # --- tail ----------------------------------------------------------------------------------------
 
 
+# Prompt and response text is untrusted: terminal control characters (escape sequences could retitle or
+# rewrite the terminal) are shown as \xNN instead of being sent to it. Newlines and tabs stay.
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0, 9), *range(11, 32), *range(127, 160)]}
+
+
+def _safe(text: str | None) -> str:
+    return (text or "").translate(_CONTROL)
+
+
 def _fmt_cost(cost: float | None) -> str:
     return "-" if cost is None else f"${cost:.6f}".rstrip("0").rstrip(".")
 
@@ -307,7 +316,7 @@ def _header(item: Mapping[str, Any]) -> str:
     if item.get("alias"):
         model += f" (asked {item['alias']})"
     return (
-        f"{item['timestamp']}  {item.get('provider') or '?'} {model}  {item['status']}  "
+        f"{item['timestamp']}  {_safe(item.get('provider')) or '?'} {_safe(model)}  {item['status']}  "
         f"{item['duration_ms']:.0f} ms  {tokens}  {_fmt_cost(item.get('cost'))}  trace {item['trace_id']}"
     )
 
@@ -317,9 +326,9 @@ def _print_call(item: Mapping[str, Any], console: Any | None) -> None:
         click.echo("=" * 100)
         click.echo(_header(item))
         click.echo("-- prompt " + "-" * 90)
-        click.echo(item.get("input_text") or "(no prompt captured)")
+        click.echo(_safe(item.get("input_text")) or "(no prompt captured)")
         click.echo("-- response " + "-" * 88)
-        click.echo(item.get("output_text") or item.get("status_message") or "(no response captured)")
+        click.echo(_safe(item.get("output_text") or item.get("status_message")) or "(no response captured)")
         return
     from rich.panel import Panel
     from rich.text import Text
@@ -327,9 +336,9 @@ def _print_call(item: Mapping[str, Any], console: Any | None) -> None:
     # Prompt and response are untrusted: rich Text objects, never markup.
     body = Text()
     body.append("Prompt\n", style="bold cyan")
-    body.append(item.get("input_text") or "(no prompt captured)")
+    body.append(_safe(item.get("input_text")) or "(no prompt captured)")
     body.append("\n\nResponse\n", style="bold green" if item["status"] == "success" else "bold red")
-    body.append(item.get("output_text") or item.get("status_message") or "(no response captured)")
+    body.append(_safe(item.get("output_text") or item.get("status_message")) or "(no response captured)")
     style = "green" if item["status"] == "success" else "red"
     console.print(Panel(body, title=Text(_header(item)), title_align="left", border_style=style))
 
@@ -369,7 +378,7 @@ def tail(
 
 
 def _preview(text: str | None, width: int = 60) -> str:
-    flat = " ".join((text or "").split())
+    flat = " ".join(_safe(text).split())
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
@@ -418,7 +427,7 @@ def search(
     rows = [
         [
             it["timestamp"],
-            it.get("model") or it["name"],
+            _safe(it.get("model") or it["name"]),
             it["status"],
             f"{it['duration_ms']:.0f}",
             str((it.get("input_tokens") or 0) + (it.get("output_tokens") or 0)),
