@@ -39,6 +39,7 @@ class DemoProcess:
     process: subprocess.Popen[str]
     lines: list[str]
     api: str
+    opened: Path | None = None
 
     def get(self, path: str) -> Any:
         request = urllib.request.Request(self.api + path, headers={"Authorization": f"Bearer {TOKEN}"})
@@ -52,11 +53,12 @@ def _reader(process: subprocess.Popen[str], out: queue.Queue[str]) -> None:
         out.put(line.rstrip("\n"))
 
 
-def start_demo(tmp_path: Path, *extra: str) -> Iterator[DemoProcess]:
+def start_demo(tmp_path: Path, *extra: str, extra_env: dict[str, str] | None = None) -> Iterator[DemoProcess]:
     command = [sys.executable, "-m", "spyglass.store", "demo", "--port", "0", "--otlp-grpc-port", "0"]
     command += ["--otlp-http-port", "0", "--db", str(tmp_path / "demo.db"), *extra]
     # The developer's own OTEL_* settings and provider keys stay out of the demo.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "OPENAI_", "ANTHROPIC_"))}
+    env.update(extra_env or {})
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=_reader, args=(process, lines), daemon=True).start()
@@ -87,8 +89,16 @@ def start_demo(tmp_path: Path, *extra: str) -> Iterator[DemoProcess]:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoProcess]:
-    # With a token, as a shared machine should run it: the app's exporter must send it too.
-    yield from start_demo(tmp_path_factory.mktemp("demo"), "--auth-token", TOKEN)
+    # With a token, as a shared machine should run it: the app's exporter must send it too. With --open, and a
+    # "browser" (the BROWSER variable webbrowser honours) that writes down the URL it was asked to open.
+    workdir = tmp_path_factory.mktemp("demo")
+    opened = workdir / "opened.txt"
+    browser = workdir / "browser.py"
+    browser.write_text(f"import sys; open({str(opened)!r}, 'w').write(sys.argv[1])\n", encoding="utf-8")
+    runs = start_demo(workdir, "--auth-token", TOKEN, "--open", extra_env={"BROWSER": f"{sys.executable} {browser} %s"})
+    for running in runs:
+        running.opened = opened
+        yield running
 
 
 @pytest.mark.slow
@@ -101,6 +111,12 @@ def test_demo_prints_each_call_and_the_ui_url(demo: DemoProcess) -> None:
     page = urllib.request.Request(demo.api + "/", headers={"Authorization": f"Bearer {TOKEN}"})
     with urllib.request.urlopen(page, timeout=10) as response:
         assert response.status == 200 and "text/html" in response.headers["content-type"]
+    # --open opened exactly that URL, once the traces were in.
+    assert demo.opened is not None
+    deadline = time.monotonic() + 20
+    while not demo.opened.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert demo.opened.read_text(encoding="utf-8") == demo.api + "/"
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(demo.api + "/api/v1/requests", timeout=10)
     assert refused.value.code == 401
