@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
 
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -88,12 +90,15 @@ def configure(
     exporter: SpyglassSpanExporter | None = None,
     instrument: bool = True,
     disabled_instrumentors: set[str] | frozenset[str] = frozenset(),
+    metric_readers: Sequence[MetricReader] = (),
     **exporter_options: Any,
 ) -> Configured:
     """Set up tracer provider, batch processor, Spyglass exporter, meter provider and instrumentors.
 
     Calling it again returns the first setup unchanged (with a warning if arguments were given).
-    ``exporter_options`` go to :class:`SpyglassSpanExporter` when no ``exporter`` is passed.
+    ``exporter_options`` go to :class:`SpyglassSpanExporter` when no ``exporter`` is passed. A new meter
+    provider gets ``metric_readers`` (e.g. a ``PeriodicExportingMetricReader``); without any, the
+    instrumentors' metrics and the exporter's counters stay in process.
     """
     global _configured
     with _lock:
@@ -111,7 +116,7 @@ def configure(
         current_meters = metrics.get_meter_provider()
         meter_provider = current_meters if isinstance(current_meters, MeterProvider) else None
         if meter_provider is None:
-            meter_provider = MeterProvider(resource=provider.resource)
+            meter_provider = MeterProvider(resource=provider.resource, metric_readers=list(metric_readers))
             metrics.set_meter_provider(meter_provider)
         if exporter is None:
             exporter = SpyglassSpanExporter(meter_provider=meter_provider, **exporter_options)

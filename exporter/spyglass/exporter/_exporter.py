@@ -412,7 +412,8 @@ class SpyglassSpanExporter(SpanExporter):
             _log.debug("closing the transport failed", exc_info=True)
         c = self.counts
         spooled_left = self._spool.spans if self._spool is not None else 0
-        _log.info(
+        _log.log(
+            logging.WARNING if c.dropped or spooled_left else logging.INFO,
             "spyglass exporter shut down: exported=%d retried=%d spooled=%d dropped=%d (still in spool: %d) via %s",
             c.exported,
             c.retried,
