@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import opentelemetry.environment_variables as otel_env
+import opentelemetry.instrumentation.environment_variables as otel_instrumentation_env
 import pytest
 import yaml
 
@@ -39,6 +40,7 @@ IMAGE_PORTS = {
 KNOWN_ENV = {
     *(getattr(spyglass_env, n) for n in dir(spyglass_env) if n.startswith("OTEL_")),
     *(getattr(otel_env, n) for n in dir(otel_env) if n.startswith("OTEL_")),
+    *(getattr(otel_instrumentation_env, n) for n in dir(otel_instrumentation_env) if n.startswith("OTEL_")),
 }
 PINNED = re.compile(r"^[a-z0-9./-]+:(version-)?\d+(\.\d+)+(-[a-z0-9.-]+)?$")
 
