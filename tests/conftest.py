@@ -6,10 +6,15 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import hypothesis  # noqa: F401 - see below
 import pytest
 
 from spyglass.testing.replay import Recording, ReplayServer, load_recording
 
+# Importing hypothesis here, at collection, keeps CPython 3.11.7's AST recursion-depth bug (gh-106905) from
+# crashing the run at the end: its pytest plugin otherwise imports (and assertion-rewrites) hypothesis in
+# pytest_terminal_summary, after the SDK tests, and ast.parse fails with "AST constructor recursion depth
+# mismatch". Fixed in CPython 3.11.8.
 FIXTURES = Path(__file__).parent / "fixtures"
 RECORDINGS = FIXTURES / "llm-http"
 
