@@ -5,13 +5,13 @@ The front door of the package; implementation lives in private modules.
 
 from __future__ import annotations
 
+from spyglass.instrumentation._anthropic import AnthropicInstrumentor
 from spyglass.instrumentation._context import (
     ContextAttributesSpanProcessor,
     bind_context,
     install_context_processor,
     using_attributes,
 )
-from spyglass.instrumentation._anthropic import AnthropicInstrumentor
 from spyglass.instrumentation._httpx import HttpxInstrumentor
 from spyglass.instrumentation._openai import OpenAIInstrumentor
 from spyglass.instrumentation._steps import Step, StepKind, agent, configure_steps, retrieval, task, tool, workflow

@@ -17,6 +17,11 @@ service: Azure OpenAI, Groq, DeepSeek, Mistral, OpenRouter, Ollama, vLLM...), An
 complete, Gemini / Vertex AI ``generateContent``/``streamGenerateContent`` and ``embedContent``, Cohere v2
 chat and embed. Unknown fields are ignored; a missing field leaves the attribute unset. Inline base64 data
 (images, audio, documents) is never recorded (see :func:`~spyglass.instrumentation._content.blob_part`).
+
+One reading of each format: OpenAI and Anthropic bodies and events go through the SDK adapters' own
+readers and accumulators (:mod:`._openai`, :mod:`._anthropic`), which accept plain dicts or, through
+:class:`_View`, attribute access over the wire JSON; so a raw call and an SDK call produce the same span.
+Gemini and Cohere have no SDK adapter; their readers live here.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from spyglass.semconv import gen_ai
 from spyglass.semconv import messages as m
 from spyglass.semconv.values import OperationName, OutputType
 
-from . import _openai
+from . import _anthropic, _openai
 from . import _openai_messages as om
 from ._content import blob_part
 from ._stream import Accumulator
@@ -196,168 +201,54 @@ def _openai_tool_calls(calls: Any) -> list[m.Part]:
     return parts
 
 
-# --- Anthropic --------------------------------------------------------------------------------------------
-
-_ANTHROPIC_FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_call"}
-
-
-def _anthropic_blocks(content: Any) -> list[m.Part]:
-    if isinstance(content, str):
-        return [m.text(content)]
-    parts: list[m.Part] = []
-    for block in _l(content):
-        block = _d(block)
-        kind = block.get("type")
-        if kind == "text":
-            parts.append(m.text(str(block.get("text") or "")))
-        elif kind in ("image", "document"):
-            source = _d(block.get("source"))
-            modality = "image" if kind == "image" else "document"
-            if source.get("type") == "base64":
-                parts.append(blob_part(str(source.get("data") or ""), modality, source.get("media_type")))
-            elif isinstance(source.get("url"), str):
-                parts.append(m.uri(source["url"], modality, source.get("media_type")))
-        elif kind == "tool_use":
-            parts.append(m.tool_call(str(block.get("name") or ""), block.get("input"), block.get("id")))
-        elif kind == "tool_result":
-            result = block.get("content")
-            if isinstance(result, list):
-                result = [p.get("content") if p.get("type") == "text" else p for p in _anthropic_blocks(result)]
-            parts.append(m.tool_call_response(result, block.get("tool_use_id")))
-        elif kind == "thinking":
-            parts.append(m.reasoning(str(block.get("thinking") or "")))
-        elif kind in ("server_tool_use",):
-            parts.append(
-                m.server_tool_call(str(block.get("name") or ""), {"type": str(block.get("name"))}, block.get("id"))
-            )
-        elif isinstance(kind, str) and kind.endswith("_tool_result"):
-            parts.append(
-                m.server_tool_call_response({"type": kind, "content": block.get("content")}, block.get("tool_use_id"))
-            )
-    return parts
+# --- Anthropic: the Anthropic SDK adapter's own readers, fed the wire JSON ----------------------------------
 
 
 def _anthropic_request(body: Any, inv: LLMInvocation, content: bool) -> None:
     body = _d(body)
-    a = gen_ai
-    _set(inv, a.REQUEST_MAX_TOKENS, body.get("max_tokens", body.get("max_tokens_to_sample")), int)
-    _set(inv, a.REQUEST_TEMPERATURE, body.get("temperature"))
-    _set(inv, a.REQUEST_TOP_P, body.get("top_p"))
-    _set(inv, a.REQUEST_TOP_K, body.get("top_k"))
-    _stops(inv, body.get("stop_sequences"))
-    if not content:
+    _anthropic._request_params(body, inv.attributes)
+    if "max_tokens_to_sample" in body:  # legacy /v1/complete
+        _set(inv, gen_ai.REQUEST_MAX_TOKENS, body["max_tokens_to_sample"], int)
+        if content:
+            inv.input_messages = [m.message("user", [m.text(str(body.get("prompt") or ""))])]
         return
-    if "prompt" in body and "messages" not in body:  # legacy /v1/complete
-        inv.input_messages = [m.message("user", [m.text(str(body.get("prompt") or ""))])]
-        return
-    inv.input_messages = [
-        m.message(str(_d(msg).get("role") or "user"), _anthropic_blocks(_d(msg).get("content")))
-        for msg in _l(body.get("messages"))
-    ]
-    system = body.get("system")
-    if system:
-        inv.system_instructions = list(_anthropic_blocks(system))
-    tools = [
-        m.function_tool(str(t.get("name")), t.get("description"), t.get("input_schema"))
-        if "input_schema" in t
-        else {"type": str(t.get("type") or "server"), "name": str(t.get("name") or "")}
-        for t in map(_d, _l(body.get("tools")))
-    ]
-    if tools:
-        inv.tool_definitions = tools
-
-
-def _anthropic_usage(inv: LLMInvocation, usage: Any) -> None:
-    usage = _d(usage)
-    uncached = _int(usage.get("input_tokens"))
-    read = _int(usage.get("cache_read_input_tokens")) or 0
-    write = _int(usage.get("cache_creation_input_tokens")) or 0
-    if uncached is not None:
-        inv.input_tokens = uncached + read + write
-        inv.cache_read_tokens = read or None
-        inv.cache_write_tokens = write or None
-    out = _int(usage.get("output_tokens"))
-    if out is not None:
-        inv.output_tokens = out
+    if content:
+        _anthropic._content(inv, body)
 
 
 def _anthropic_response(body: Any, inv: LLMInvocation, content: bool) -> None:
     body = _d(body)
-    if isinstance(body.get("id"), str):
-        inv.response_id = body["id"]
-    if isinstance(body.get("model"), str):
-        inv.response_model = body["model"]
-    reason = _finish(body.get("stop_reason"), _ANTHROPIC_FINISH)
-    inv.finish_reasons = [reason]
-    _anthropic_usage(inv, body.get("usage"))
-    if content:
-        if body.get("type") == "completion":
-            parts: list[m.Part] = [m.text(str(body.get("completion") or ""))]
-        else:
-            parts = _anthropic_blocks(body.get("content"))
-        inv.output_messages = [m.output_message("assistant", parts, reason)]
+    if body.get("type") == "completion":
+        _anthropic._on_complete(inv, body)
+    else:
+        _anthropic._on_message(inv, body)
 
 
 class _AnthropicStream:
-    """Message events: blocks by index (text, thinking, tool input JSON), usage from start and delta."""
+    """Messages events (or legacy ``completion`` events), handed to the adapter's accumulators."""
+
+    __slots__ = ("_acc", "_inv")
 
     def __init__(self, inv: LLMInvocation) -> None:
-        self.content = inv.input_messages is not None
-        self.message: dict[str, Any] = {}
-        self.blocks: dict[int, dict[str, Any]] = {}
-        self.pieces: dict[int, list[str]] = {}
-        self.usage: dict[str, Any] = {}
-        self.reason: Any = None
-        self.completion: list[str] = []
+        self._inv = inv
+        self._acc: Any = None
 
     def accumulate(self, chunk: Any) -> bool:
-        data = _d(chunk[1])
-        kind = data.get("type")
-        if kind == "message_start":
-            self.message = _d(data.get("message"))
-            self.usage.update(_d(self.message.get("usage")))
-        elif kind == "content_block_start":
-            self.blocks[_int(data.get("index")) or 0] = dict(_d(data.get("content_block")))
-        elif kind == "content_block_delta" and self.content:
-            delta = _d(data.get("delta"))
-            piece = delta.get("text", delta.get("partial_json", delta.get("thinking")))
-            if isinstance(piece, str):
-                self.pieces.setdefault(_int(data.get("index")) or 0, []).append(piece)
-        elif kind == "message_delta":
-            self.reason = _d(data.get("delta")).get("stop_reason", self.reason)
-            self.usage.update({k: v for k, v in _d(data.get("usage")).items() if v is not None})
-        elif kind == "completion":  # legacy /v1/complete stream
-            self.message.setdefault("id", data.get("id"))
-            self.message.setdefault("model", data.get("model"))
-            if isinstance(data.get("completion"), str):
-                self.completion.append(data["completion"])
-            if data.get("stop_reason"):
-                self.reason = data["stop_reason"]
+        data = chunk[1]
+        if not isinstance(data, dict):
+            return True
+        if self._acc is None:
+            legacy = data.get("type") == "completion"
+            self._acc = (_anthropic.CompletionAccumulator if legacy else _anthropic.MessagesAccumulator)(self._inv)
+        if isinstance(self._acc, _anthropic.CompletionAccumulator):
+            self._acc.accumulate(data)
+        elif isinstance(data.get("type"), str):
+            self._acc.accumulate(_View(data))
         return True
 
     def finish(self, inv: LLMInvocation) -> None:
-        body: dict[str, Any] = {
-            "id": self.message.get("id"),
-            "model": self.message.get("model"),
-            "stop_reason": self.reason,
-            "usage": self.usage,
-        }
-        if self.completion:
-            body["type"] = "completion"
-            body["completion"] = "".join(self.completion)
-        blocks = []
-        for i, block in sorted(self.blocks.items()):
-            text = "".join(self.pieces.get(i, []))
-            kind = block.get("type")
-            if kind == "text":
-                block["text"] = text
-            elif kind == "thinking":
-                block["thinking"] = text
-            elif kind in ("tool_use", "server_tool_use") and text:
-                block["input"] = _json_args(text)
-            blocks.append(block)
-        body["content"] = blocks
-        _anthropic_response(body, inv, self.content)
+        if self._acc is not None:
+            self._acc.finish(inv)
 
 
 # --- Gemini / Vertex AI -------------------------------------------------------------------------------
