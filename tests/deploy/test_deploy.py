@@ -145,6 +145,10 @@ def test_sample_app_image_runs_the_app_zero_code_as_non_root() -> None:
     assert app["USER"].split(":")[0] not in {"root", "0"}
     assert app["ENTRYPOINT"] == '["opentelemetry-instrument", "python", "-m", "spyglass.testing.sample_app"]'
     assert "openai" in app["RUN"] and "anthropic" in app["RUN"]
+    # Installed from the built wheel by path, never by name from the index.
+    for stage in ("store", "sample-app"):
+        installs = [rest for i, rest in _stages()[stage] if i == "RUN" and "pip install" in rest]
+        assert installs and all("/wheels/spyglass-*.whl)[" in r for r in installs), stage
     import spyglass.testing.sample_app  # noqa: F401 - the module the image runs exists
 
 
