@@ -108,13 +108,17 @@ def make_spyglass(mode: ContentMode = ContentMode.REDACTED) -> Callable[[Sequenc
 
 
 def rate(fn: Callable[[Sequence[ReadableSpan]], Any], spans: Sequence[ReadableSpan], batch: int = 512) -> float:
-    """Best of three passes, spans per second."""
+    """Spans per CPU second of this process, best of three passes.
+
+    CPU time rather than wall time: the claim is about CPU taken from the application, and on a shared
+    machine wall time mostly measures the neighbours.
+    """
     best = float("inf")
     for _ in range(3):
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         for i in range(0, len(spans), batch):
             fn(spans[i : i + batch])
-        best = min(best, time.perf_counter() - t0)
+        best = min(best, time.process_time() - t0)
     return len(spans) / best
 
 
@@ -137,7 +141,7 @@ def main() -> None:
     payload = stock(spans[:1]) + make_spyglass()(spans[:1])  # warm caches (price lookup, key cache)
     assert payload > 0
     base = rate(stock, spans)
-    print(f"spans: {len(spans)} chat spans, ~2 KB prompt + ~2 KB response each")
+    print(f"spans: {len(spans)} chat spans, ~2 KB prompt + ~2 KB response each (rates per CPU second)")
     print(f"{'path':52s} {'spans/s':>10s} {'us/span':>8s} {'ratio':>6s}")
     print(f"{'stock OTLP encode_spans + SerializeToString':52s} {base:10.0f} {1e6 / base:8.1f} {1.0:6.2f}")
     for label, mode in (

@@ -32,7 +32,9 @@ class Detector:
     min_digits: int = 0
     """For ``"run"`` detectors: runs with fewer digits are skipped (most runs in prose are short numbers)."""
     run_needs: str = ""
-    """For ``"run"`` detectors: a character the run must contain (``-`` for SSNs, ``.`` for IPv4)."""
+    """For ``"run"`` detectors: a character the run must contain (``-`` for SSNs, ``.`` for IPv4)..."""
+    run_needs_count: int = 0
+    """...at least this many times."""
 
 
 def luhn_ok(digits: str) -> bool:
@@ -93,6 +95,10 @@ _TOKEN_TABLE = str.maketrans({chr(i): "0" if chr(i) in _TOKEN_CHARS else "\x01" 
 _NOT_MEMBER = re.compile(r"[^0]")
 _DIGIT_TABLE = str.maketrans({chr(i): "0" if chr(i).isdigit() else "\x01" for i in range(128)})
 _UPPER_PAIR = re.compile(r"[A-Z]{2}\d\d")
+# Capitals to "A", digits to "0": an IBAN starts with "AA00" (country code, check digits) in this alphabet.
+_IBAN_TABLE = str.maketrans(
+    {chr(i): "A" if "A" <= chr(i) <= "Z" else "0" if chr(i).isdigit() else "\x01" for i in range(128)}
+)
 _MIN_RUN = 8  # the shortest value any digit-based detector accepts ("10.0.0.1", "+4930901820")
 _MIN_TOKEN = 20  # the shortest key or token (an AWS key id: AKIA + 16)
 _IBAN_BEFORE = 40  # an IBAN's country code and bank letters can precede its longest digit run
@@ -107,9 +113,18 @@ def _member_spans(text: str, table: dict[int, str], min_len: int) -> list[tuple[
     needle = "0" * min_len
     out: list[tuple[int, int]] = []
     pos = t.find(needle)
+    if pos < 0:
+        return out
+    n = len(t)
+    ascii_only = t.isascii()  # then every non-member is "\x01" and str.find ends a stretch
     while pos >= 0:
-        m = _NOT_MEMBER.search(t, pos + min_len)
-        end = m.start() if m is not None else len(t)
+        if ascii_only:
+            end = t.find("\x01", pos + min_len)
+            if end < 0:
+                end = n
+        else:
+            m = _NOT_MEMBER.search(t, pos + min_len)
+            end = m.start() if m is not None else n
         out.append((pos, end))
         pos = t.find(needle, end)
     return out
@@ -157,7 +172,10 @@ class Windows:
         n = len(text)
         out: list[tuple[int, int]] = []
         self._iban = out
-        for s, e, _run, digits in self.runs():
+        runs = [r for r in self.runs() if r[3] >= 8]
+        if not runs or "AA00" not in text.translate(_IBAN_TABLE):
+            return out
+        for s, e, _run, digits in runs:
             if digits < 8:  # every IBAN format has a run of at least 8 digits after its country code
                 continue
             ws = max(s - _IBAN_BEFORE, 0)
@@ -288,6 +306,7 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
         windowed="run",
         min_digits=9,
         run_needs="-",
+        run_needs_count=2,
     ),
     Detector(
         "PHONE",
@@ -310,6 +329,7 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
         windowed="run",
         min_digits=5,
         run_needs=".",
+        run_needs_count=3,
     ),
     Detector(
         "IP_ADDRESS",

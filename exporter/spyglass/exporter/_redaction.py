@@ -83,8 +83,12 @@ class Redactor:
             if not where:
                 spans = [(0, n)]
             elif where == "run":
-                least, needs = det.min_digits, det.run_needs
-                spans = [(s, e) for s, e, run, digits in windows.runs() if digits >= least and needs in run]
+                least, needs, times = det.min_digits, det.run_needs, det.run_needs_count
+                spans = [
+                    (s, e) for s, e, run, digits in windows.runs() if digits >= least and run.count(needs) >= times
+                ]
+                if not spans:
+                    continue
             elif where == "token":
                 spans = windows.tokens()
             elif where == "at":
@@ -92,13 +96,22 @@ class Redactor:
             else:
                 spans = windows.iban()
             validate = det.validate
+            edge_sensitive = where in ("iban", "at")
+            search = det.pattern.search
             for ws, we in spans:
-                for m in det.pattern.finditer(text, ws, we):
+                pos = ws
+                while pos < we:
+                    m = search(text, pos, we)
+                    if m is None:
+                        break
                     start, end = m.span()
-                    if start == end or (end == we and we < n and det.windowed in ("iban", "at")):  # cut by the edge
+                    if start == end or (edge_sensitive and end == we and we < n):  # empty, or cut by the edge
+                        pos = start + 1
                         continue
                     if validate is not None and not validate(m.group()):
+                        pos = start + 1  # e.g. "12 4111 1111 1111 1111": the card starts one number later
                         continue
+                    pos = end
                     if any(s < end and start < e for s, e, _ in found):
                         continue
                     found.append((start, end, det.name))
