@@ -31,6 +31,7 @@ attribute                              type        unit    meaning
 ``spyglass.metadata.<key>``            str/num/bool        custom metadata from ``using_attributes``
 ``spyglass.tags``                      str[]               custom tags from ``using_attributes``
 ``spyglass.http.raw``                  bool                span built by the HTTP-level instrumentor
+``spyglass.dspy.signature``            str                 a DSPy predictor's signature (``context, question -> answer``)
 ``spyglass.outcome``                   str                 on the ``spyglass.exporter.spans`` metric: ``exported`` | ``retried`` | ``spooled`` | ``dropped``
 =====================================  ==========  ======  ===================================================
 
@@ -76,6 +77,8 @@ METADATA_PREFIX: Final = "spyglass.metadata."
 TAGS: Final = "spyglass.tags"
 
 HTTP_RAW: Final = "spyglass.http.raw"
+
+DSPY_SIGNATURE: Final = "spyglass.dspy.signature"
 EXPORT_OUTCOME: Final = "spyglass.outcome"
 
 # Markers inside message JSON.
