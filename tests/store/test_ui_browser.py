@@ -19,7 +19,15 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.store.ui_support import BIG_PROMPT, SYSTEM_PROMPT, UNIQUE_WORD, XSS_PAYLOADS, UIStore, running_store
+from tests.store.ui_support import (
+    BIG_PROMPT,
+    CHUNK_OFFSETS_MS,
+    SYSTEM_PROMPT,
+    UNIQUE_WORD,
+    XSS_PAYLOADS,
+    UIStore,
+    running_store,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -252,6 +260,14 @@ def test_streamed_response_and_raw_chunk_toggle(page: Page, ui: UIStore) -> None
     panel.locator("[data-toggle-chunks]").click()
     expect(chunks).to_be_visible()
     expect(chunks).to_contain_text("21 chunks")
+    # A sender that recorded each chunk: the toggle shows them with their times.
+    recorded = ui.corpus.spans["streamed_events"]
+    page.goto(f"{ui.url}/traces/{recorded.trace_id}")
+    panel = page.locator(f"#span-{recorded.span_id}")
+    panel.locator("[data-toggle-chunks]").click()
+    offsets = panel.locator(".chunks tbody td.num").all_text_contents()
+    assert offsets == [f"{ms:.1f}" for ms in CHUNK_OFFSETS_MS]
+    expect(panel.locator(".stream")).to_contain_text("first chunk after 310 ms")
 
 
 def test_pipeline_waterfall(page: Page, ui: UIStore) -> None:

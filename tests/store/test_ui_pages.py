@@ -23,7 +23,15 @@ from spyglass.semconv import gen_ai
 from spyglass.store.web import CONTENT_SECURITY_POLICY
 from spyglass.store.web._conversation import INLINE_LIMIT
 from tests.store.server import request
-from tests.store.ui_support import BIG_PROMPT, FORMULA_USER, UNIQUE_WORD, XSS_PAYLOADS, UIStore, running_store
+from tests.store.ui_support import (
+    BIG_PROMPT,
+    CHUNK_OFFSETS_MS,
+    FORMULA_USER,
+    UNIQUE_WORD,
+    XSS_PAYLOADS,
+    UIStore,
+    running_store,
+)
 
 
 @pytest.fixture(scope="module")
@@ -241,6 +249,15 @@ def test_llm_panel_parses_request_and_response(ui: UIStore) -> None:
     assert json.loads(failed["error"]["body"])["error"]["code"] == "rate_limit_exceeded"
     html = ui.get(f"/traces/{c['error_openai'].trace_id}").text
     assert 'class="banner-error" role="alert"' in html and "rate_limit_exceeded" in html
+
+
+def test_stream_chunks_recorded_as_events(ui: UIStore) -> None:
+    span = ui.corpus.spans["streamed_events"]
+    view = ui.json(f"/traces/{span.trace_id}.json")["spans"][0]
+    assert [round(e["offset_ms"]) for e in view["chunk_events"]] == list(CHUNK_OFFSETS_MS)
+    assert view["conversation"]["stream"] == {"streamed": True, "chunk_count": 5, "ttft_ms": CHUNK_OFFSETS_MS[0]}
+    plain = ui.json(f"/traces/{ui.corpus.spans['streamed'].trace_id}.json")["spans"][0]
+    assert plain["chunk_events"] == [] and plain["per_chunk_ms"] == pytest.approx((1650 - 312) / 20)
 
 
 def test_large_values_are_cut_and_load_on_demand(ui: UIStore) -> None:

@@ -59,6 +59,9 @@ WEATHER_TOOL = m.function_tool(
 )
 BIG_PROMPT = "".join(f"Line {i:05d}: the quick brown fox jumps over the lazy dog.\n" for i in range(1000))
 UNIQUE_WORD = "kumquat"
+OPENLLMETRY_CHUNK_EVENT = "llm.content.completion.chunk"
+"""The span event OpenLLMetry's instrumentations add for every streamed chunk (a peer's name, read only)."""
+CHUNK_OFFSETS_MS = (310, 350, 400, 455, 520)
 """Appears in exactly one prompt: full-text search for it must find one request."""
 
 
@@ -282,6 +285,29 @@ def send_corpus(endpoint: str, *, background: int = 48) -> Corpus:
             gen_ai.RESPONSE_TIME_TO_FIRST_CHUNK: 0.312,
         },
     )
+    # 3b. A stream whose sender recorded every chunk as a span event (OpenLLMetry's convention).
+    with b.span(
+        "streamed_events",
+        "anthropic.chat",
+        start_ms_ago=200_000,
+        duration_ms=900,
+        kind=SpanKind.CLIENT,
+        llm=True,
+        attributes={
+            gen_ai.OPERATION_NAME: "chat",
+            gen_ai.PROVIDER_NAME: "anthropic",
+            gen_ai.REQUEST_MODEL: "claude-haiku-4-5",
+            gen_ai.INPUT_MESSAGES: m.dumps([u("user", [m.text("Count to five.")])]),
+            gen_ai.OUTPUT_MESSAGES: m.dumps([m.output_message("assistant", [m.text("1 2 3 4 5")], "end_turn")]),
+            gen_ai.USAGE_INPUT_TOKENS: 11,
+            gen_ai.USAGE_OUTPUT_TOKENS: 9,
+        },
+    ) as span:
+        start = b.now_ns - 200_000 * 1_000_000
+        for ms in CHUNK_OFFSETS_MS:
+            span.add_event(
+                OPENLLMETRY_CHUNK_EVENT, {"chunk.type": "content_block_delta"}, timestamp=start + ms * 1_000_000
+            )
     # 4. Tool calling: the model asks for a tool, then answers from its result.
     b.chat(
         "tool_call",

@@ -367,7 +367,9 @@ class Pages:
                 stored_cost_source=item["cost_source"],
             )
             view["conversation"] = conv
-            view["chunk_events"] = [
+            # Senders that record every chunk as a span event (OpenLLMetry's llm.content.completion.chunk,
+            # gen_ai.content.chunk) give the stream's raw timing; others keep only the count and TTFT.
+            view["chunk_events"] = chunk_events = [
                 {
                     "name": e.get("name", ""),
                     "offset_ms": (int(e.get("time_ns") or item["start_ns"]) - item["start_ns"]) / 1e6,
@@ -377,6 +379,12 @@ class Pages:
                 if "chunk" in str(e.get("name", "")).lower()
             ]
             stream = conv["stream"]
+            if chunk_events:
+                stream["streamed"] = True
+                if stream["chunk_count"] is None:
+                    stream["chunk_count"] = len(chunk_events)
+                if stream["ttft_ms"] is None:
+                    stream["ttft_ms"] = min(e["offset_ms"] for e in chunk_events)
             chunks, ttft = stream["chunk_count"], stream["ttft_ms"]
             if isinstance(chunks, int) and chunks > 1 and ttft is not None:
                 view["per_chunk_ms"] = max(item["duration_ms"] - ttft, 0.0) / (chunks - 1)
