@@ -288,7 +288,7 @@ def serve(**options: Any) -> None:
 @click.option("--real", is_flag=True, help="Call the providers whose key is set (OPENAI_API_KEY, ANTHROPIC_API_KEY).")
 @click.option("--open", "open_browser", is_flag=True, help="Open the web UI in a browser once the traces are in.")
 def demo(real: bool, open_browser: bool, **options: Any) -> None:
-    """Run the store with a sample LLM app traced into it, and print the UI URL."""
+    """Run the store, trace a sample LLM app into it, print the UI URL."""
     from spyglass.store._demo import run_demo
 
     run_demo(settings_from_options(**options), real=real, open_browser=open_browser, echo=click.echo)
