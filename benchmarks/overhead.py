@@ -143,13 +143,24 @@ def _openinference(tp: Any, mp: Any) -> None:
 
 
 def _openlit(tp: Any, mp: Any) -> None:
-    # OpenLIT's OpenAI instrumentor takes the global tracer provider; its metrics need openlit.init(), so
-    # they are off here (the table says so).
-    from openlit.instrumentation.openai import OpenAIInstrumentor
+    # openlit.init() installs its own global tracer provider (no exporter endpoint given: console-less, no
+    # export); we replace its processors by ours so only instrumentation cost is timed. Its metrics are off.
+    import openlit  # type: ignore[import-not-found]
     from opentelemetry import trace
 
     trace.set_tracer_provider(tp)
-    OpenAIInstrumentor().instrument(capture_message_content=True, disable_metrics=True, environment="bench")
+    prices = Path(os.environ.get("TMPDIR", "/tmp")) / "openlit-bench-prices.json"
+    prices.write_text("{}")  # a local price file, so OpenLIT fetches nothing from the network
+    os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+    openlit.init(
+        capture_message_content=True,
+        disable_metrics=True,
+        disable_events=True,
+        disable_batch=True,
+        collect_gpu_stats=False,
+        pricing_json=str(prices),
+        disabled_instrumentors=["litellm", "anthropic", "langchain", "llama_index", "crewai"],
+    )
 
 
 VARIANTS: list[Variant] = [

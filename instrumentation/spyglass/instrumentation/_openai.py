@@ -247,9 +247,13 @@ class ChatAccumulator:
                         st.text.append(d.content)
                     if d.refusal:
                         st.refusal.append(d.refusal)
-                    r = getattr(d, "reasoning_content", None)
-                    if r:
-                        st.reasoning.append(r)
+                    # DeepSeek-style reasoning deltas arrive as a pydantic extra field; a plain getattr of a
+                    # missing field raises inside pydantic, which costs microseconds on every chunk.
+                    extra = getattr(d, "__pydantic_extra__", None)
+                    if extra:
+                        r = extra.get("reasoning_content")
+                        if r:
+                            st.reasoning.append(r)
                     if d.tool_calls:
                         for tc in d.tool_calls:
                             slot = st.tools.get(tc.index)

@@ -15,12 +15,29 @@ from spyglass.semconv.values import FinishReason
 
 from ._content import blob_part, data_url_part
 
+_MISSING: Any = object()
+
+
+def _extra_field(extra: Any, name: str) -> Any:
+    return extra.get(name) if extra else None
+
 
 def field(obj: Any, name: str, default: Any = None) -> Any:
-    """``obj[name]`` for dicts, ``obj.name`` for models; ``default`` when missing or None."""
+    """``obj[name]`` for dicts, ``obj.name`` for models; ``default`` when missing or None.
+
+    Pydantic models are read from their ``__dict__`` and extras: ``getattr`` of a field a model does not
+    have raises inside pydantic, which costs microseconds, and this runs on every call.
+    """
     if obj is None:
         return default
-    v = obj.get(name, default) if isinstance(obj, dict) else getattr(obj, name, default)
+    if isinstance(obj, dict):
+        v = obj.get(name)
+    else:
+        d = getattr(obj, "__dict__", None)
+        v = _MISSING if d is None else d.get(name, _MISSING)
+        if v is _MISSING:
+            extra = getattr(obj, "__pydantic_extra__", _MISSING)
+            v = getattr(obj, name, None) if extra is _MISSING else _extra_field(extra, name)
     return default if v is None else v
 
 
@@ -94,6 +111,12 @@ def content_parts(content: Any) -> list[m.Part]:
 def chat_input_messages(messages: Any) -> list[m.ChatMessage]:
     out: list[m.ChatMessage] = []
     for msg in messages or ():
+        if isinstance(msg, dict) and len(msg) == 2 and isinstance(msg.get("content"), str) and "role" in msg:
+            # The common case, a plain {"role", "content": str} dict: no generic field lookups.
+            role = msg["role"]
+            if role not in ("tool", "function"):
+                out.append({"role": role, "parts": [{"type": "text", "content": msg["content"]}]})
+                continue
         role = field(msg, "role", "user")
         if role in ("tool", "function"):
             out.append(
