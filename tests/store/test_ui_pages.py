@@ -251,6 +251,19 @@ def test_llm_panel_parses_request_and_response(ui: UIStore) -> None:
     assert 'class="banner-error" role="alert"' in html and "rate_limit_exceeded" in html
 
 
+def test_other_senders_dialect_reads_as_a_conversation(ui: UIStore) -> None:
+    """The panel shows the store's normalised messages, whichever convention the sender used."""
+    span = ui.corpus.spans["openllmetry"]
+    conv = ui.json(f"/traces/{span.trace_id}.json")["spans"][0]["conversation"]
+    assert conv["system_text"] == "You translate to German."
+    assert [(m["role"], m["parts"][0]["text"]) for m in conv["input"] if not m["in_system_block"]] == [
+        ("user", "Good night")
+    ]
+    assert conv["output"][0]["parts"][0]["text"] == "Gute Nacht"
+    assert conv["provider"] == "openai"
+    assert {t["key"]: t["value"] for t in conv["tokens"]} == {"input": 12, "output": 3}
+
+
 def test_stream_chunks_recorded_as_events(ui: UIStore) -> None:
     span = ui.corpus.spans["streamed_events"]
     view = ui.json(f"/traces/{span.trace_id}.json")["spans"][0]

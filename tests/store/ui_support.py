@@ -308,6 +308,31 @@ def send_corpus(endpoint: str, *, background: int = 48) -> Corpus:
             span.add_event(
                 OPENLLMETRY_CHUNK_EVENT, {"chunk.type": "content_block_delta"}, timestamp=start + ms * 1_000_000
             )
+    # 3c. Another sender's dialect (OpenLLMetry's indexed attributes): the store reads it into messages.
+    p, c = gen_ai.DEPRECATED_PROMPT_PREFIX, gen_ai.DEPRECATED_COMPLETION_PREFIX
+    with b.span(
+        "openllmetry",
+        "openai.chat",
+        start_ms_ago=210_000,
+        duration_ms=700,
+        kind=SpanKind.CLIENT,
+        llm=True,
+        attributes={
+            gen_ai.DEPRECATED_SYSTEM: "openai",
+            gen_ai.REQUEST_MODEL: "gpt-4o-mini",
+            "llm.request.type": "chat",
+            f"{p}0.role": "system",
+            f"{p}0.content": "You translate to German.",
+            f"{p}1.role": "user",
+            f"{p}1.content": "Good night",
+            f"{c}0.role": "assistant",
+            f"{c}0.content": "Gute Nacht",
+            f"{c}0.finish_reason": "stop",
+            gen_ai.DEPRECATED_USAGE_PROMPT_TOKENS: 12,
+            gen_ai.DEPRECATED_USAGE_COMPLETION_TOKENS: 3,
+        },
+    ):
+        pass
     # 4. Tool calling: the model asks for a tool, then answers from its result.
     b.chat(
         "tool_call",

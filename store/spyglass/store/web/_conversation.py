@@ -45,6 +45,9 @@ _TOKENS: tuple[tuple[str, str, str], ...] = (
     ("reasoning", "Reasoning", gen_ai.USAGE_REASONING_OUTPUT_TOKENS),
 )
 
+TOKEN_KEYS = tuple(key for key, _label, _name in _TOKENS)
+"""``input``, ``output``, ``cache_read``, ``cache_write``, ``reasoning``: the store's ``<key>_tokens`` columns."""
+
 _COSTS: tuple[tuple[str, str, str], ...] = (
     ("input", "Input", ext.COST_INPUT),
     ("output", "Output", ext.COST_OUTPUT),
@@ -177,11 +180,15 @@ def conversation(
     limit: int | None = INLINE_LIMIT,
     stored_cost: float | None = None,
     stored_cost_source: str | None = None,
+    stored_tokens: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Everything the LLM panel of one span shows.
 
-    ``stored_cost`` is the store's price for a span that arrived without one (``cost`` column).
+    ``stored_cost`` is the store's price for a span that arrived without one (``cost`` column);
+    ``stored_tokens`` the store's token counts by :data:`_TOKENS` key, read from whichever dialect the
+    sender used (they win over the current ``gen_ai.usage.*`` attributes, which they include).
     """
+    counts = {key: (stored_tokens or {}).get(key, attributes.get(name)) for key, _label, name in _TOKENS}
     inputs = _messages(input_messages, "input", limit)
     outputs = _messages(output_messages, "output", limit)
     system: list[dict[str, Any]] = []
@@ -217,9 +224,9 @@ def conversation(
         "output_text": _plain(outputs),
         "finish_reasons": [str(f) for f in finish] if isinstance(finish, list) else [],
         "tokens": [
-            {"key": key, "label": label, "value": attributes.get(name)}
-            for key, label, name in _TOKENS
-            if attributes.get(name) is not None or key in ("input", "output")
+            {"key": key, "label": label, "value": counts[key]}
+            for key, label, _name in _TOKENS
+            if counts[key] is not None or key in ("input", "output")
         ],
         "cost": {
             "total": attributes.get(ext.USAGE_COST, stored_cost),

@@ -365,6 +365,7 @@ class Pages:
                 detail.get("output_messages", []),
                 stored_cost=item["cost"],
                 stored_cost_source=item["cost_source"],
+                stored_tokens={key: item[f"{key}_tokens"] for key in _conversation.TOKEN_KEYS},
             )
             view["conversation"] = conv
             # Senders that record every chunk as a span event (OpenLLMetry's llm.content.completion.chunk,
