@@ -28,8 +28,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import wrapt
-from opentelemetry import context as otel_context
-from opentelemetry import trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
@@ -315,8 +313,3 @@ def _wrap_raw(tel: LLMTelemetry, plan: Call, span: Span, result: Any, aio: bool)
 
 def make_state(adapter: SDKAdapter, raw_types: tuple[type, ...]) -> _State:
     return _State(adapter, raw_types)
-
-
-def current_span_is_llm() -> bool:
-    """True when the current span is an LLM span Spyglass started (for the SDK's own tracing hook)."""
-    return llm_span_active(otel_context.get_current()) and trace.get_current_span().is_recording()
