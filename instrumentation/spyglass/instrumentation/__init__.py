@@ -12,6 +12,7 @@ from spyglass.instrumentation._context import (
     install_context_processor,
     using_attributes,
 )
+from spyglass.instrumentation._dspy import DSPyInstrumentor
 from spyglass.instrumentation._httpx import HttpxInstrumentor
 from spyglass.instrumentation._openai import OpenAIInstrumentor
 from spyglass.instrumentation._steps import Step, StepKind, agent, configure_steps, retrieval, task, tool, workflow
@@ -19,6 +20,7 @@ from spyglass.instrumentation._steps import Step, StepKind, agent, configure_ste
 __all__: list[str] = [
     "AnthropicInstrumentor",
     "ContextAttributesSpanProcessor",
+    "DSPyInstrumentor",
     "HttpxInstrumentor",
     "OpenAIInstrumentor",
     "Step",

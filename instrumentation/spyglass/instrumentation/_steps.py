@@ -327,8 +327,12 @@ class Step:
             return f"{operation} {self.data_source_id}" if self.data_source_id else operation
         return f"{operation} {name}" if name else operation
 
-    def _start(self, name: str) -> _StepScope:
-        policy = _State.current_policy()
+    def _start(self, name: str, tracer: trace.Tracer | None = None, policy: ContentPolicy | None = None) -> _StepScope:
+        """Start this step's span (current only once the caller attaches ``scope.context``).
+
+        ``tracer``/``policy`` default to the Steps API's own; framework instrumentors (DSPy) pass theirs.
+        """
+        policy = policy or _State.current_policy()
         attrs: dict[str, AttributeValue] = {ext.STEP_KIND: self.kind.value}
         operation = _OPERATIONS[self.kind]
         if operation is not None:
@@ -349,7 +353,7 @@ class Step:
             attrs[gen_ai.DATA_SOURCE_ID] = self.data_source_id
         if self.attributes:
             attrs.update(self.attributes)
-        span = _State.tracer.start_span(self._span_name(name), kind=SpanKind.INTERNAL, attributes=attrs)
+        span = (tracer or _State.tracer).start_span(self._span_name(name), kind=SpanKind.INTERNAL, attributes=attrs)
         return _StepScope(self, policy, span, trace.set_span_in_context(span))
 
     # --- decorator ---------------------------------------------------------------------------------
