@@ -142,6 +142,13 @@ def test_sorting_by_a_column(ui: UIStore) -> None:
     assert slowest["span_id"] == ui.corpus.spans["error_anthropic"].span_id  # 5.02 s, the slowest call
 
 
+def test_all_spans_not_only_llm_calls(ui: UIStore) -> None:
+    everything = {i["span_id"] for i in all_items(ui, {"llm": "false"})}
+    assert everything == {s.span_id for s in ui.corpus.spans.values()}
+    assert ui.corpus.spans["pipeline"].span_id in everything
+    assert '<option value="false" selected>All spans</option>' in ui.get("/traces?llm=false").text
+
+
 def test_tenant_user_and_time_filters(ui: UIStore) -> None:
     globex = {i["span_id"] for i in all_items(ui, {"tenant": "globex"})}
     assert ui.corpus.spans["error_anthropic"].span_id in globex

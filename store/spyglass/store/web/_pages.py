@@ -53,6 +53,7 @@ FILTER_LABELS: tuple[tuple[str, str], ...] = (
     ("service", "service"),
     ("tenant", "tenant"),
     ("user", "user"),
+    ("llm", "show"),
     ("since", "from"),
     ("until", "to"),
 )
@@ -163,6 +164,7 @@ class Pages:
             "model": single.get("model"),
             "provider": single.get("provider"),
             "status": status,
+            "llm": "false" if single.get("llm", "").lower() in ("false", "0", "no", "off", "all") else "",
             "error_type": single.get("attr." + gen_ai.ERROR_TYPE),
             "service": single.get("service"),
             "tenant": single.get("tenant"),
@@ -175,6 +177,8 @@ class Pages:
             if key in params:
                 rest = {k: v for k, v in _filter_params(params).items() if k != key}
                 value = single[key]
+                if key == "llm":
+                    value = "all spans" if form["llm"] == "false" else "LLM calls"
                 if key in ("since", "until"):
                     value = (form[f"{key}_local"] or "").replace("T", " ") or value
                 chips.append({"label": label, "value": value, "remove_url": url(request, path, rest)})
