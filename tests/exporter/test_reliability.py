@@ -201,3 +201,16 @@ def test_bad_environment_never_stops_the_app(monkeypatch: pytest.MonkeyPatch, tm
         exporter.shutdown(timeout_millis=100)
     with pytest.raises(ValueError, match="http"):
         SpyglassSpanExporter(endpoint="not a url")  # a bad argument is the caller's bug: raise
+
+
+def test_spool_front_insertion_keeps_order(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, max_bytes=10_000)
+    spool.put(b"2", 1)
+    spool.put(b"3", 1)
+    spool.put(b"1", 1, front=True)  # the batch that was in flight when the backend failed
+    order = []
+    reopened = Spool(tmp_path, max_bytes=10_000)
+    while (head := reopened.peek()) is not None:
+        order.append(head[1])
+        reopened.pop(head[0])
+    assert order == [b"1", b"2", b"3"]

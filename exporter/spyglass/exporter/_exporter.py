@@ -179,6 +179,7 @@ class SpyglassSpanExporter(SpanExporter):
         self._queue_bytes = 0
         self._cond = threading.Condition()
         self._inflight = False
+        self._held = 0  # spans of the memory batch being sent (off the queue while in flight)
         self._shutdown = False
         self._stop_sending = False
         self._wake = threading.Event()
@@ -229,7 +230,7 @@ class SpyglassSpanExporter(SpanExporter):
     def pending_spans(self) -> int:
         """Spans waiting in memory and in the spool."""
         with self._cond:
-            mem = sum(n for _, n in self._queue)
+            mem = sum(n for _, n in self._queue) + self._held
         return mem + (self._spool.spans if self._spool is not None else 0)
 
     # -- SpanExporter ------------------------------------------------------------------------------
@@ -261,13 +262,13 @@ class SpyglassSpanExporter(SpanExporter):
                 self._spill_or_drop(old, n)
             self._cond.notify_all()
 
-    def _spill_or_drop(self, payload: bytes, spans: int) -> None:
+    def _spill_or_drop(self, payload: bytes, spans: int, *, front: bool = False) -> None:
         if self._spool is None:
             self._count("dropped", spans)
             _log.warning("spyglass exporter: queue full, dropped %d spans (configure a spool to keep them)", spans)
             return
         try:
-            dropped = self._spool.put(payload, spans)
+            dropped = self._spool.put(payload, spans, front=front)
         except OSError as exc:
             _log.error("spyglass exporter: cannot write the spool (%s); dropped %d spans", exc, spans)
             self._count("dropped", spans)
@@ -290,6 +291,10 @@ class SpyglassSpanExporter(SpanExporter):
 
     # -- sender ------------------------------------------------------------------------------------
     def _next(self) -> tuple[str, Any, bytes, int] | None:
+        """The oldest batch: the spool's head (everything there is older than memory), else memory's head.
+
+        A memory batch is taken off the queue while it is sent, so the queue's eviction never touches it; if
+        sending fails it goes back in front (of the spool, or of the queue when there is no spool)."""
         if self._spool is not None:
             head = self._spool.peek()
             if head is not None:
@@ -297,7 +302,9 @@ class SpyglassSpanExporter(SpanExporter):
                 return "spool", batch, payload, batch.spans
         with self._cond:
             if self._queue:
-                payload, n = self._queue[0]
+                payload, n = self._queue.popleft()
+                self._queue_bytes -= len(payload)
+                self._held = n
                 return "memory", None, payload, n
         return None
 
@@ -307,9 +314,20 @@ class SpyglassSpanExporter(SpanExporter):
             self._spool.pop(batch)
         else:
             with self._cond:
-                if self._queue and self._queue[0][0] is payload:
-                    self._queue.popleft()
-                    self._queue_bytes -= len(payload)
+                self._held = 0
+
+    def _put_back(self, source: str, payload: bytes, n: int) -> None:
+        """A retryable failure: keep the batch first in line."""
+        if source != "memory":
+            return  # still the spool's head
+        if self._spool is not None:
+            self._spill_or_drop(payload, n, front=True)
+        else:
+            with self._cond:
+                self._queue.appendleft((payload, n))
+                self._queue_bytes += len(payload)
+        with self._cond:
+            self._held = 0
 
     def _run(self) -> None:
         token = _suppressed()
@@ -346,6 +364,7 @@ class SpyglassSpanExporter(SpanExporter):
                     self._count("retried", n)
                     if attempt == 0:
                         _log.warning("spyglass exporter: %s; retrying with backoff", exc)
+                    self._put_back(source, payload, n)
                     self._spill_all()
                     delay = min(self._backoff_max, self._backoff_initial * (2**attempt))
                     delay = delay * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security

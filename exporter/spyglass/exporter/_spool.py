@@ -18,6 +18,7 @@ __all__ = ["Spool", "SpooledBatch"]
 
 _log = logging.getLogger(__name__)
 _SUFFIX = ".otlp"
+_FIRST_SEQ = 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,8 @@ class Spool:
         self._lock = threading.Lock()
         self._batches: deque[SpooledBatch] = deque()
         self._bytes = 0
-        self._next_seq = 0
+        # Start high so put_front() can number batches below the oldest without going negative.
+        self._next_seq = _FIRST_SEQ
         for path in sorted(self.directory.glob(f"*{_SUFFIX}")):
             try:
                 seq_text, spans_text = path.stem.split("-", 1)
@@ -48,7 +50,7 @@ class Spool:
                 continue
             self._batches.append(batch)
             self._bytes += batch.size
-            self._next_seq = batch.seq + 1
+            self._next_seq = max(self._next_seq, batch.seq + 1)
         for tmp in self.directory.glob("*.tmp"):
             tmp.unlink(missing_ok=True)
         if self._batches:
@@ -66,8 +68,11 @@ class Spool:
         with self._lock:
             return sum(b.spans for b in self._batches)
 
-    def put(self, payload: bytes, spans: int) -> int:
-        """Append a batch; returns how many spans were dropped (oldest first, or this batch if it alone is too big)."""
+    def put(self, payload: bytes, spans: int, *, front: bool = False) -> int:
+        """Append a batch (or put it before all others: a batch that was in flight when the backend failed).
+
+        Returns how many spans were dropped: the oldest first, or this batch if it alone is over the cap.
+        """
         size = len(payload)
         if size > self.max_bytes:
             return spans
@@ -78,14 +83,21 @@ class Spool:
                 self._bytes -= old.size
                 dropped += old.spans
                 old.path.unlink(missing_ok=True)
-            seq = self._next_seq
-            self._next_seq += 1
+            if front and self._batches:
+                seq = self._batches[0].seq - 1
+            else:
+                seq = self._next_seq
+                self._next_seq += 1
             path = self.directory / f"{seq:016d}-{spans}{_SUFFIX}"
             tmp = path.with_suffix(".tmp")
             with open(tmp, "wb") as f:
                 f.write(payload)
             os.replace(tmp, path)
-            self._batches.append(SpooledBatch(seq, path, size, spans))
+            batch = SpooledBatch(seq, path, size, spans)
+            if front:
+                self._batches.appendleft(batch)
+            else:
+                self._batches.append(batch)
             self._bytes += size
         return dropped
 
