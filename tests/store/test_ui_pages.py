@@ -41,14 +41,7 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UIStore]:
 
 
 def all_items(ui: UIStore, query: dict[str, str] | None = None) -> list[dict]:
-    """Every row of the list for ``query``, following the pages' own next links."""
-    items: list[dict] = []
-    path: str | None = "/traces.json" + ("?" + urlencode(query) if query else "")
-    while path:
-        data = ui.json(path)
-        items.extend(data["items"])
-        path = data["next_url"].replace("/traces?", "/traces.json?", 1) if data["next_url"] else None
-    return items
+    return ui.all_items(query)
 
 
 class Markup(HTMLParser):

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -74,6 +75,7 @@ class Sent:
     model: str | None = None
     status: str = "ok"
     service: str = ""
+    tenant: str = ""
 
 
 @dataclass
@@ -90,8 +92,9 @@ class Corpus:
 
 
 class _Builder:
-    def __init__(self, endpoint: str, now_ns: int) -> None:
+    def __init__(self, endpoint: str, now_ns: int, headers: dict[str, str] | None = None) -> None:
         self.endpoint = endpoint
+        self.headers = headers
         self.now_ns = now_ns
         self.corpus = Corpus()
         self.providers: dict[tuple[str, str], TracerProvider] = {}
@@ -104,7 +107,9 @@ class _Builder:
             if tenant:
                 attrs[ext.TENANT_ID] = tenant
             provider = TracerProvider(resource=Resource.create(attrs))
-            provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=self.endpoint, timeout=10)))
+            provider.add_span_processor(
+                BatchSpanProcessor(OTLPSpanExporter(endpoint=self.endpoint, headers=self.headers, timeout=10))
+            )
             self.providers[key] = provider
         return self.providers[key].get_tracer("spyglass.tests.ui")
 
@@ -147,6 +152,7 @@ class _Builder:
                     (attributes or {}).get(gen_ai.REQUEST_MODEL),
                     status,
                     service,
+                    tenant,
                 ),
                 llm=llm,
             )
@@ -208,9 +214,9 @@ class _Builder:
         return self.corpus.spans[key]
 
 
-def send_corpus(endpoint: str, *, background: int = 48) -> Corpus:
+def send_corpus(endpoint: str, *, background: int = 48, headers: dict[str, str] | None = None) -> Corpus:
     """Send the whole corpus to ``endpoint`` (an OTLP/HTTP traces URL) and wait until it is acknowledged."""
-    b = _Builder(endpoint, time.time_ns())
+    b = _Builder(endpoint, time.time_ns(), headers)
     u = m.message
 
     # 1. OpenAI chat with cache reads and an explicit cost breakdown.
@@ -539,17 +545,31 @@ class UIStore:
     def url(self) -> str:
         return self.server.api
 
-    def get(self, path: str, **headers: str) -> Any:
-        return request("GET", self.url + path, headers=headers)
+    def get(self, path: str, token: str | None = None) -> Any:
+        return request("GET", self.url + path, headers={"Authorization": f"Bearer {token}"} if token else {})
 
-    def json(self, path: str) -> Any:
-        response = self.get(path)
+    def json(self, path: str, token: str | None = None) -> Any:
+        response = self.get(path, token)
         assert response.status == 200, (path, response.status, response.text[:500])
         return response.json()
 
+    def all_items(self, query: dict[str, str] | None = None, token: str | None = None) -> list[dict[str, Any]]:
+        """Every row of the Traces list for ``query``, following the pages' own next links."""
+        items: list[dict[str, Any]] = []
+        path: str | None = "/traces.json" + ("?" + urlencode(query) if query else "")
+        while path:
+            data = self.json(path, token)
+            items.extend(data["items"])
+            path = data["next_url"].replace("/traces?", "/traces.json?", 1) if data["next_url"] else None
+        return items
+
 
 @contextmanager
-def running_store(db: Path) -> Iterator[UIStore]:
-    """``spyglass serve`` on ephemeral ports, filled with :func:`send_corpus` through its OTLP/HTTP port."""
-    with StoreServer(db) as server:
-        yield UIStore(server, send_corpus(server.otlp_http))
+def running_store(db: Path, *flags: str, token: str | None = None) -> Iterator[UIStore]:
+    """``spyglass serve`` on ephemeral ports, filled with :func:`send_corpus` through its OTLP/HTTP port.
+
+    ``flags`` go to ``serve``; ``token`` is the bearer token the corpus is sent with.
+    """
+    with StoreServer(db, *flags) as server:
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+        yield UIStore(server, send_corpus(server.otlp_http, headers=headers))

@@ -49,7 +49,7 @@ FILTER_LABELS: tuple[tuple[str, str], ...] = (
     ("model", "model"),
     ("provider", "provider"),
     ("status", "status"),
-    ("attr." + gen_ai.ERROR_TYPE, "status code"),
+    ("attr." + gen_ai.ERROR_TYPE, "error code"),
     ("service", "service"),
     ("tenant", "tenant"),
     ("user", "user"),
