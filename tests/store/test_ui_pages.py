@@ -79,6 +79,7 @@ def test_every_page_sends_csp_and_links_its_json_twin(ui: UIStore) -> None:
         assert response.headers["link"] == f'<{twin}>; rel="alternate"; type="application/json"'
         twin_response = ui.get(twin)
         assert twin_response.status == 200 and twin_response.headers["content-type"] == "application/json"
+        assert response.headers["cache-control"] == twin_response.headers["cache-control"] == "no-store"
         twin_response.json()
 
 

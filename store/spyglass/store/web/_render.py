@@ -45,6 +45,8 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
     "Cross-Origin-Opener-Policy": "same-origin",
+    # Pages hold prompts and responses, which may hold secrets: no shared or disk caches.
+    "Cache-Control": "no-store",
 }
 
 
@@ -109,7 +111,7 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
         json_bytes(data),
         status_code=status,
         media_type="application/json",
-        headers={"X-Content-Type-Options": "nosniff", **(headers or {})},
+        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store", **(headers or {})},
     )
 
 
