@@ -177,3 +177,14 @@ def test_non_loopback_bind_is_refused_without_a_token(tmp_path) -> None:  # type
     assert done.returncode == 1
     assert "refusing to listen on 0.0.0.0 without an auth token" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_admin_token_sets_the_tenant_with_grpc_metadata(secured: StoreServer) -> None:
+    exporter = GrpcExporter(
+        endpoint=secured.otlp_grpc,
+        insecure=True,
+        headers=(("authorization", f"Bearer {ADMIN}"), ("x-spyglass-tenant", "umbrella")),
+    )
+    assert _send(exporter, "umbrella via grpc") == [SpanExportResult.SUCCESS]
+    (item,) = secured.get("/api/v1/spans", token=ADMIN, tenant="umbrella").json()["items"]
+    assert item["input_text"] == "user: umbrella via grpc"

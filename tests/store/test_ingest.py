@@ -273,3 +273,12 @@ def test_back_pressure_503_retry_after_and_grpc_resource_exhausted(make_server: 
     names = {i["name"] for i in server.get("/api/v1/spans").json()["items"]}
     assert names == {"held"}
     assert server.get("/-/status").json()["spans_rejected_overload"] == 2
+
+
+def test_otlp_http_is_also_served_on_the_api_port(server: StoreServer) -> None:
+    from tests.store.server import request
+
+    body = json.dumps(_json_payload(1, name="via-api-port", first_id=500)).encode()
+    resp = request("POST", server.api + "/v1/traces", body=body, headers={"content-type": "application/json"})
+    assert resp.status == 200
+    assert server.get("/api/v1/spans", name="via-api-port-0").json()["items"][0]["service"] == "js-app"

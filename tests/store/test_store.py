@@ -8,6 +8,7 @@ import random
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -109,3 +110,22 @@ def test_histogram_percentiles_are_within_the_documented_error(tmp_path: Path, m
         true = values[math.ceil(0.9 * len(values)) - 1]
         assert group["latency_ms"]["p90"] == pytest.approx(true, rel=0.006)
     assert approx["count"] == exact["count"] == 3000
+
+
+def test_reads_have_a_time_limit(tmp_path: Path) -> None:
+    from spyglass.store._store import QueryTimeout
+
+    store = Store(tmp_path / "t.db", pricer=False, read_timeout_s=0.05)
+    try:
+
+        def slow(conn: Any) -> Any:
+            return conn.execute(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n"
+            ).fetchone()
+
+        with pytest.raises(QueryTimeout, match="narrow the filters"):
+            store.read(slow)
+        # The connection is still usable afterwards.
+        assert store.read(queries.count, Filters()) == 0
+    finally:
+        store.close()
