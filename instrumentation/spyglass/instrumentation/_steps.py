@@ -73,6 +73,8 @@ logger = logging.getLogger(__name__)
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
+_UNSET: Any = object()
+
 _MAX_ITEMS = 1000
 """Generator items kept for a step's output; beyond this the output ends with a marker."""
 
@@ -131,6 +133,37 @@ def configure_steps(*, tracer_provider: trace.TracerProvider | None = None, **se
 # --- value capture ----------------------------------------------------------------------------------
 
 
+class _Binder:
+    """Names a call's arguments (``{"question": ..., "k": 3}``), without ``self``/``cls``.
+
+    Plain signatures (no ``*args``/``**kwargs``) take a zip of names and values, several times cheaper than
+    ``Signature.bind``; anything else, or a call that does not fit, goes through ``bind_partial``.
+    """
+
+    __slots__ = ("names", "signature", "simple", "skip")
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.signature: inspect.Signature | None
+        try:
+            self.signature = inspect.signature(fn)
+        except (TypeError, ValueError):
+            self.signature = None
+        params = list(self.signature.parameters.values()) if self.signature is not None else []
+        self.simple = self.signature is not None and all(
+            p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) for p in params
+        )
+        self.names = tuple(p.name for p in params if p.kind is not p.KEYWORD_ONLY)
+        self.skip = 1 if self.names and self.names[0] in ("self", "cls") else 0
+
+    def __call__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if self.simple and len(args) <= len(self.names):
+            arguments = dict(zip(self.names[self.skip :], args[self.skip :], strict=False))
+            if kwargs:
+                arguments.update(kwargs)
+            return arguments
+        return _bound_arguments(self.signature, args, kwargs)
+
+
 def _bound_arguments(signature: inspect.Signature | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     if signature is None:
         return {"args": list(args), "kwargs": kwargs} if kwargs else list(args)
@@ -142,6 +175,26 @@ def _bound_arguments(signature: inspect.Signature | None, args: tuple[Any, ...],
     for name in ("self", "cls"):
         arguments.pop(name, None)
     return arguments
+
+
+def _input_attributes(kind: StepKind, policy: ContentPolicy, arguments: Any, truncated: list[str]) -> dict[str, Any]:
+    """The span attributes that record a step's arguments (empty when content capture is off)."""
+    if not policy.on_span:
+        return {}
+    out: dict[str, Any] = {}
+    if kind is StepKind.RETRIEVAL:
+        query = _query_text(arguments)
+        if query is not None:
+            out[gen_ai.RETRIEVAL_QUERY_TEXT] = query[: policy.limit]
+    key = gen_ai.TOOL_CALL_ARGUMENTS if kind is StepKind.TOOL else ext.STEP_INPUT
+    try:
+        text, cut = policy.encode(arguments)
+    except Exception:  # a value whose own __str__ fails, or a cycle
+        text, cut = messages.dumps(f"<unserializable {type(arguments).__name__}>"), False
+    if cut:
+        truncated.append(key)
+    out[key] = text
+    return out
 
 
 def _query_text(arguments: Any) -> str | None:
@@ -233,14 +286,9 @@ class _StepScope:
         self.span.set_attribute(key, text)
 
     def record_input(self, arguments: Any) -> None:
-        if self.kind is StepKind.TOOL:
-            self._content(gen_ai.TOOL_CALL_ARGUMENTS, arguments)
-            return
-        if self.kind is StepKind.RETRIEVAL and self._policy.on_span:
-            query = _query_text(arguments)
-            if query is not None:
-                self.span.set_attribute(gen_ai.RETRIEVAL_QUERY_TEXT, query[: self._policy.limit])
-        self._content(ext.STEP_INPUT, arguments)
+        attrs = _input_attributes(self.kind, self._policy, arguments, self.truncated)
+        if attrs:
+            self.span.set_attributes(attrs)
 
     def _record_output(self, result: Any) -> None:
         if self.kind is StepKind.TOOL:
@@ -253,9 +301,6 @@ class _StepScope:
 
     def set_output(self, value: Any) -> None:
         self._output = value
-
-
-_UNSET: Any = object()
 
 
 class ActiveStep:
@@ -327,10 +372,17 @@ class Step:
             return f"{operation} {self.data_source_id}" if self.data_source_id else operation
         return f"{operation} {name}" if name else operation
 
-    def _start(self, name: str, tracer: trace.Tracer | None = None, policy: ContentPolicy | None = None) -> _StepScope:
+    def _start(
+        self,
+        name: str,
+        tracer: trace.Tracer | None = None,
+        policy: ContentPolicy | None = None,
+        arguments: Any = _UNSET,
+    ) -> _StepScope:
         """Start this step's span (current only once the caller attaches ``scope.context``).
 
         ``tracer``/``policy`` default to the Steps API's own; framework instrumentors (DSPy) pass theirs.
+        ``arguments`` (the step's input) goes in with the span's start attributes: one attribute call.
         """
         policy = policy or _State.current_policy()
         attrs: dict[str, AttributeValue] = {ext.STEP_KIND: self.kind.value}
@@ -353,8 +405,13 @@ class Step:
             attrs[gen_ai.DATA_SOURCE_ID] = self.data_source_id
         if self.attributes:
             attrs.update(self.attributes)
+        truncated: list[str] = []
+        if arguments is not _UNSET:
+            attrs.update(_input_attributes(kind, policy, arguments, truncated))
         span = (tracer or _State.tracer).start_span(self._span_name(name), kind=SpanKind.INTERNAL, attributes=attrs)
-        return _StepScope(self, policy, span, trace.set_span_in_context(span))
+        scope = _StepScope(self, policy, span, trace.set_span_in_context(span))
+        scope.truncated = truncated
+        return scope
 
     # --- decorator ---------------------------------------------------------------------------------
     def __call__(self, fn: _F) -> _F:
@@ -366,17 +423,14 @@ class Step:
             doc = inspect.getdoc(fn)
             if doc:
                 spec = _copy(spec, description=doc.strip().splitlines()[0])
-        try:
-            signature: inspect.Signature | None = inspect.signature(fn)
-        except (TypeError, ValueError):
-            signature = None
+        binder = _Binder(fn)
         capture_input = spec.capture_input
 
         def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Scope:
-            scope = spec._start(name)
-            if capture_input and scope._policy.on_span:
-                scope.record_input(_bound_arguments(signature, args, kwargs))
-            return scope
+            policy = _State.current_policy()
+            if capture_input and policy.on_span:
+                return spec._start(name, None, policy, binder(args, kwargs))
+            return spec._start(name, None, policy)
 
         return wrap_callable(fn, begin)
 
