@@ -122,6 +122,13 @@ def _spyglass_traces_only(tp: Any, mp: Any) -> None:
     OpenAIInstrumentor().instrument(tracer_provider=tp)  # no MeterProvider configured: metrics are no-ops
 
 
+def _spyglass_http(tp: Any, mp: Any) -> None:
+    # The HTTP-level instrumentor alone: the same SDK call, traced at the httpx2 client seam instead.
+    from spyglass.instrumentation import HttpxInstrumentor
+
+    HttpxInstrumentor().instrument(tracer_provider=tp, meter_provider=mp)
+
+
 def _official(tp: Any, mp: Any) -> None:
     os.environ["OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"] = "SPAN_ONLY"
     from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor
@@ -168,6 +175,12 @@ VARIANTS: list[Variant] = [
     Variant("spyglass", "Spyglass", _spyglass, "spyglass.instrumentation"),
     Variant(
         "spyglass-traces", "Spyglass, traces only (no metrics SDK)", _spyglass_traces_only, "spyglass.instrumentation"
+    ),
+    Variant(
+        "spyglass-http",
+        "Spyglass HTTP-level (`HttpxInstrumentor`, no SDK patch)",
+        _spyglass_http,
+        "spyglass.instrumentation",
     ),
     Variant(
         "official",
@@ -317,13 +330,61 @@ def table(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def steps(rounds: int, calls: int) -> str:
+    """Cost of a decorated no-op step vs the same undecorated function, interleaved in one process.
+
+    Spans are recorded by an SDK ``TracerProvider`` (processor that drops them); content capture is on, so
+    the decorated call also serializes its argument and result.
+    """
+    from spyglass.instrumentation import configure_steps, task, using_attributes
+
+    tp, _ = _providers()
+    configure_steps(tracer_provider=tp)
+
+    def noop(x: int) -> int:
+        return x
+
+    decorated = task(noop)
+    no_capture = task(capture_input=False, capture_output=False)(noop)
+    attrs = using_attributes(user_id="u", tenant_id="t")
+
+    def with_context(x: int) -> int:
+        with attrs:
+            return decorated(x)
+
+    tracer = tp.get_tracer("bench")
+
+    def span_only() -> None:  # the floor: what the SDK charges for any span, started and ended
+        tracer.start_span("noop").end()
+
+    fns = {"bare": lambda: noop(1), "SDK span alone": span_only, "task": lambda: decorated(1)}
+    fns["task-nocapture"] = lambda: no_capture(1)
+    fns["task+context"] = lambda: with_context(1)
+    per: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(rounds):
+        for k, fn in fns.items():
+            per[k].append(_time(fn, calls))
+    med = {k: statistics.median(v) for k, v in per.items()}
+    lines = ["| step variant | µs per call | added per call | vs SDK span alone |", "| --- | ---: | ---: | ---: |"]
+    base, span = med["bare"], med["SDK span alone"] - med["bare"]
+    for k, v in med.items():
+        added = "" if k == "bare" else f"{v - base:.2f} µs"
+        ratio = "" if k == "bare" else f"{(v - base) / span:.2f}x"
+        lines.append(f"| {k} | {v:.2f} | {added} | {ratio} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--worker")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--calls", type=int, default=300)
     ap.add_argument("--only", help="comma-separated variant names (bare always runs)")
+    ap.add_argument("--steps", action="store_true", help="measure a decorated no-op step instead")
     args = ap.parse_args()
+    if args.steps:
+        print(steps(args.rounds, args.calls * 10))
+        return
     if args.worker:
         print(json.dumps(worker(args.worker, args.calls)))
         return
