@@ -338,6 +338,10 @@
         $$("input, select", form).forEach((field) => { if (!field.value) field.disabled = true; });
       });
     });
+    // Coming back with the Back button restores the page as it was left: enable those fields again.
+    window.addEventListener("pageshow", () => {
+      $$("form.filters [disabled]").forEach((field) => { field.disabled = false; });
+    });
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
