@@ -103,6 +103,7 @@ class HttpReceiver(_Store):
         self.fail_status = 503
         self.retry_after: str | None = None
         self.failures_served = 0
+        self.reject_spans = 0  # answer with an OTLP partial success rejecting this many spans
 
     def start(self) -> HttpReceiver:
         receiver = self
@@ -135,7 +136,11 @@ class HttpReceiver(_Store):
                 else:
                     request.ParseFromString(body)
                 receiver.add(request, {k.lower(): v for k, v in self.headers.items()})
-                out = ExportTraceServiceResponse().SerializeToString()
+                response = ExportTraceServiceResponse()
+                if receiver.reject_spans:
+                    response.partial_success.rejected_spans = receiver.reject_spans
+                    response.partial_success.error_message = "span too large"
+                out = response.SerializeToString()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")
                 self.send_header("Content-Length", str(len(out)))

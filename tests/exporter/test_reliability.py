@@ -214,3 +214,17 @@ def test_spool_front_insertion_keeps_order(tmp_path: Path) -> None:
         order.append(head[1])
         reopened.pop(head[0])
     assert order == [b"1", b"2", b"3"]
+
+
+def test_partial_success_rejections_are_counted_as_dropped(caplog: pytest.LogCaptureFixture) -> None:
+    with HttpReceiver() as receiver:
+        receiver.reject_spans = 2
+        exporter = _exporter(receiver.endpoint, "http/protobuf")
+        app = Producer(exporter)
+        with caplog.at_level(logging.WARNING, logger="spyglass"):
+            app.emit(5)
+            assert app.provider.force_flush(10_000) and exporter.force_flush(10_000)
+        app.provider.shutdown()
+    assert exporter.counts.exported == 3 and exporter.counts.dropped == 2 and exporter.counts.retried == 0
+    messages = " ".join(r.getMessage() for r in caplog.records)
+    assert "rejected 2 of 5 spans" in messages and "span too large" in messages

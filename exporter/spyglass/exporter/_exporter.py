@@ -353,7 +353,7 @@ class SpyglassSpanExporter(SpanExporter):
                     self._done(source, batch, payload)
                     continue
                 try:
-                    self._transport.send(payload, self.timeout)
+                    rejected = self._transport.send(payload, self.timeout)
                 except SendError as exc:
                     if not exc.retryable:
                         _log.error("spyglass exporter: %s; dropping %d spans (not retryable)", exc, n)
@@ -386,7 +386,11 @@ class SpyglassSpanExporter(SpanExporter):
                 if attempt:
                     _log.info("spyglass exporter: backend reachable again (%s)", self._transport.description)
                 attempt = 0
-                self._count("exported", n)
+                rejected = min(max(rejected, 0), n)
+                if rejected:  # the backend took the batch but refused some spans: not retryable, but counted
+                    _log.warning("spyglass exporter: backend rejected %d of %d spans", rejected, n)
+                    self._count("dropped", rejected)
+                self._count("exported", n - rejected)
                 self._done(source, batch, payload)
         finally:
             otel_context.detach(token)  # type: ignore[arg-type]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import email.utils
 import gzip
 import http.client
+import logging
 import ssl
 import threading
 import time
@@ -26,8 +27,18 @@ from urllib.parse import urlsplit
 
 from spyglass.exporter._encoding import to_otlp_json
 
-__all__ = ["FileTransport", "GrpcTransport", "HttpTransport", "SendError", "Transport", "make_transport"]
+__all__ = [
+    "FileTransport",
+    "GrpcTransport",
+    "HttpTransport",
+    "SendError",
+    "Transport",
+    "make_transport",
+    "parse_retry_after",
+    "rejected_spans",
+]
 
+_log = logging.getLogger(__name__)
 _EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 _RETRYABLE_HTTP = frozenset({408, 429, 502, 503, 504})
 _MAX_RETRY_AFTER_S = 300.0
@@ -43,9 +54,34 @@ class SendError(Exception):
 class Transport(Protocol):
     description: str
 
-    def send(self, payload: bytes, timeout: float) -> None: ...
+    def send(self, payload: bytes, timeout: float) -> int:
+        """Deliver the batch; returns how many spans the backend rejected in a partial success (usually 0)."""
+        ...
 
     def close(self) -> None: ...
+
+
+def rejected_spans(response_body: bytes, *, json_body: bool = False) -> int:
+    """``partial_success.rejected_spans`` of an ``ExportTraceServiceResponse`` (0 when absent or unreadable)."""
+    if not response_body:
+        return 0
+    try:
+        if json_body:
+            import json
+
+            doc = json.loads(response_body)
+            return int((doc.get("partialSuccess") or {}).get("rejectedSpans") or 0)
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+        response = ExportTraceServiceResponse()
+        response.ParseFromString(response_body)
+        if response.HasField("partial_success"):
+            if response.partial_success.error_message:
+                _log.warning("OTLP partial success: %s", response.partial_success.error_message)
+            return int(response.partial_success.rejected_spans)
+    except Exception:  # a backend's odd body is not our failure
+        return 0
+    return 0
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -106,7 +142,7 @@ class HttpTransport:
         self._conn.timeout = timeout
         return self._conn
 
-    def send(self, payload: bytes, timeout: float) -> None:
+    def send(self, payload: bytes, timeout: float) -> int:
         body = to_otlp_json(payload).encode("utf-8") if self._json else payload
         if self._gzip:
             body = gzip.compress(body, compresslevel=5)
@@ -114,13 +150,14 @@ class HttpTransport:
         try:
             conn.request("POST", self._path, body=body, headers=self._headers)
             response = conn.getresponse()
-            response.read()
+            response_body = response.read()
         except (OSError, http.client.HTTPException) as exc:
             self.close()
             raise SendError(f"{self.description}: {type(exc).__name__}: {exc}", retryable=True) from exc
         status = response.status
         if 200 <= status < 300:
-            return
+            is_json = (response.getheader("Content-Type") or "").startswith("application/json")
+            return rejected_spans(response_body, json_body=is_json)
         if response.getheader("Connection", "").lower() == "close":
             self.close()
         raise SendError(
@@ -176,10 +213,10 @@ class GrpcTransport:
         self._metadata = tuple((k.lower(), v) for k, v in (headers or {}).items())
         self.description = f"grpc {target}"
 
-    def send(self, payload: bytes, timeout: float) -> None:
+    def send(self, payload: bytes, timeout: float) -> int:
         grpc = self._grpc
         try:
-            self._call(payload, timeout=timeout, metadata=self._metadata or None)
+            response = self._call(payload, timeout=timeout, metadata=self._metadata or None)
         except grpc.RpcError as exc:
             code = exc.code() if hasattr(exc, "code") else None
             name = code.name if code is not None else "UNKNOWN"
@@ -192,6 +229,7 @@ class GrpcTransport:
                 retryable=name in self._RETRYABLE,
                 retry_after=retry_after,
             ) from exc
+        return rejected_spans(response)
 
     def close(self) -> None:
         self._channel.close()
@@ -206,13 +244,14 @@ class FileTransport:
         self._lock = threading.Lock()
         self.description = f"file {self.path}"
 
-    def send(self, payload: bytes, timeout: float) -> None:
+    def send(self, payload: bytes, timeout: float) -> int:
         line = to_otlp_json(payload) + "\n"
         try:
             with self._lock, self.path.open("a", encoding="utf-8") as f:
                 f.write(line)
         except OSError as exc:
             raise SendError(f"{self.description}: {exc}", retryable=True) from exc
+        return 0
 
     def close(self) -> None:
         return None
