@@ -90,7 +90,7 @@ def test_outage_every_span_once_in_order_and_the_app_never_waits(protocol: str, 
         assert exporter.counts.dropped == 0 and exporter.counts.exported == 350
         assert exporter.pending_spans == 0 and not list((tmp_path / "spool").glob("*.otlp"))
         # The app's span.end() is an enqueue: far below one retry backoff, let alone the outage.
-        assert app.slowest_end < 0.5, app.slowest_end
+        assert app.slowest_end < 1.0, app.slowest_end
     finally:
         app.provider.shutdown()
         receiver.stop()

@@ -142,7 +142,7 @@ class Windows:
         self._iban: list[tuple[int, int]] | None = None
 
     def runs(self) -> list[tuple[int, int, str, int]]:
-        """Runs of digits and separators (at least 8 characters, 5 digits): ``(start, end, text, digits)``.
+        """Runs of digits and separators that could hold a value: ``(start, end, text, digit count)``.
 
         Every digit-based detector's match lies inside one run (plus a leading ``+`` or ``(``). ``end``
         includes one character after the run, so the patterns' look-aheads see what follows.
@@ -156,7 +156,8 @@ class Windows:
                 digits_only = text.translate(_DIGIT_TABLE)
                 for s, e in spans:
                     digits = digits_only.count("0", s, e)
-                    if digits < 5:
+                    # Phones, cards, SSNs and IBANs have 7+ digits; a dotted quad has 4+ and three dots.
+                    if digits < 7 and (digits < 4 or text.count(".", s, e) < 3):
                         continue
                     if s and text[s - 1] in "+(":
                         s -= 1
