@@ -274,6 +274,16 @@ def test_stream_chunks_recorded_as_events(ui: UIStore) -> None:
     assert plain["chunk_events"] == [] and plain["per_chunk_ms"] == pytest.approx((1650 - 312) / 20)
 
 
+def test_span_links_to_who_it_was_for(ui: UIStore) -> None:
+    span = ui.corpus.spans["anthropic"]
+    view = ui.json(f"/traces/{span.trace_id}.json")["spans"][0]
+    assert view["context"] == [
+        {"label": "tenant", "value": "acme", "url": "/traces?tenant=acme"},
+        {"label": "user", "value": "user-2", "url": "/traces?user=user-2"},
+    ]
+    assert {i["user"] for i in ui.all_items({"user": "user-2"})} == {"user-2"}
+
+
 def test_large_values_are_cut_and_load_on_demand(ui: UIStore) -> None:
     big = ui.corpus.spans["big"]
     html = ui.get(f"/traces/{big.trace_id}").text

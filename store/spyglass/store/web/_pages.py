@@ -361,6 +361,16 @@ class Pages:
             "step": None,
             "chunk_events": [],
             "per_chunk_ms": None,
+            # Who the call was for, each a link to the list filtered to it.
+            "context": [
+                {"label": label, "value": item[column], "url": url(request, "/traces", {param: [str(item[column])]})}
+                for label, param, column in (
+                    ("tenant", "tenant", "tenant"),
+                    ("user", "user", "user_id"),
+                    ("session", "session", "session_id"),
+                )
+                if item[column]
+            ],
         }
         if item["is_llm"]:
             conv = _conversation.conversation(
