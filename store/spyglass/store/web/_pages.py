@@ -53,6 +53,8 @@ FILTER_LABELS: tuple[tuple[str, str], ...] = (
     ("service", "service"),
     ("tenant", "tenant"),
     ("user", "user"),
+    ("session", "session"),
+    ("trace_id", "trace"),
     ("llm", "show"),
     ("since", "from"),
     ("until", "to"),
