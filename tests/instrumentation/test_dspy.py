@@ -183,3 +183,35 @@ def test_uninstrument_removes_every_patch(telemetry, replay) -> None:
     with dspy.context(lm=lm):
         RAG()(question="What does Spyglass record?")
     assert telemetry.spans() == []
+
+
+def test_litellm_engine_still_yields_one_llm_span(traced, replay) -> None:
+    """Through litellm the request goes via the openai SDK and httpx2, both instrumented: they stay quiet."""
+    replay.expect(ANSWER)
+    lm = dspy.LM(
+        "openai/gpt-4o-mini", api_base=replay.url + "/v1", api_key="test", cache=False, num_retries=0, engine="litellm"
+    )
+    try:
+        with dspy.context(lm=lm):
+            RAG()(question="What does Spyglass record?")
+    finally:
+        _close_litellm_clients()
+    spans = traced.spans()
+    (llm,) = [s for s in spans if gen_ai.REQUEST_MODEL in s.attributes]
+    assert llm.instrumentation_scope.name == "spyglass.instrumentation.dspy"
+    check_program_tree(spans)
+
+
+def _close_litellm_clients() -> None:
+    """litellm caches the openai clients it builds; close them so their sockets do not outlive the test."""
+    import litellm
+
+    cache = litellm.in_memory_llm_clients_cache
+    for client in list(cache.cache_dict.values()):
+        close = getattr(client, "close", None)
+        if callable(close):
+            try:
+                close()
+            except Exception:
+                pass
+    cache.flush_cache()
