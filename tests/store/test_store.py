@@ -129,3 +129,121 @@ def test_reads_have_a_time_limit(tmp_path: Path) -> None:
         assert store.read(queries.count, Filters()) == 0
     finally:
         store.close()
+
+
+def _varied(n: int, base: int, seed: int) -> tuple[ExportTraceServiceRequest, list[dict[str, Any]]]:
+    """Spans over six hours with varied model, tenant, status, tokens and cost; returns what was sent."""
+    rng = random.Random(seed)
+    sent: list[dict[str, Any]] = []
+    by_tenant: dict[str, list[Span]] = {}
+    for i in range(n):
+        start = base + rng.randint(0, 6 * 3600 * 10**9 - 1)
+        call = {
+            "span_id": (seed * 10**6 + i + 1).to_bytes(8, "big"),
+            "start": start,
+            "duration": rng.lognormvariate(6, 1.0),
+            "model": rng.choice(["m1", "m2", "m3"]),
+            "tenant": rng.choice(["t1", "t2"]),
+            "error": rng.random() < 0.1,
+            "input": rng.randint(1, 5000),
+            "cost": rng.random() / 100,
+        }
+        sent.append(call)
+        attrs = [
+            KeyValue(key=gen_ai.OPERATION_NAME, value=AnyValue(string_value="chat")),
+            KeyValue(key=gen_ai.REQUEST_MODEL, value=AnyValue(string_value=call["model"])),
+            KeyValue(key=gen_ai.USAGE_INPUT_TOKENS, value=AnyValue(int_value=call["input"])),
+            KeyValue(key=extensions.USAGE_COST, value=AnyValue(double_value=call["cost"])),
+        ]
+        if call["error"]:
+            attrs.append(KeyValue(key=gen_ai.ERROR_TYPE, value=AnyValue(string_value="APIError")))
+        by_tenant.setdefault(call["tenant"], []).append(
+            Span(
+                trace_id=call["span_id"] * 2,
+                span_id=call["span_id"],
+                name="chat",
+                start_time_unix_nano=start,
+                end_time_unix_nano=start + int(call["duration"] * 1e6),
+                attributes=attrs,
+            )
+        )
+    resource_spans = [
+        ResourceSpans(
+            resource={"attributes": [KeyValue(key=extensions.TENANT_ID, value=AnyValue(string_value=tenant))]},
+            scope_spans=[ScopeSpans(spans=spans)],
+        )
+        for tenant, spans in by_tenant.items()
+    ]
+    return ExportTraceServiceRequest(resource_spans=resource_spans), sent
+
+
+def test_hourly_rollups_answer_like_the_spans(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    hour = 3600 * 10**9
+    base = (time.time_ns() // hour - 10) * hour
+    store = Store(tmp_path / "roll.db", pricer=False)
+    try:
+        req, sent = _varied(1500, base, seed=1)
+        for _ in range(2):  # the second send is an exporter's retry: rollups must not count it twice
+            _, done = store.ingest(req)
+            done.result()
+        req2, sent2 = _varied(500, base, seed=2)
+        _, done = store.ingest(req2)
+        done.result()
+        sent += sent2
+        # Retention removes the spans of the first hour; the rollups lose them too.
+        cutoff = base + hour
+        from spyglass.store import Retention
+
+        store.writer.retain(Retention(max_age_s=(time.time_ns() - cutoff) / 1e9)).result()
+        kept = [c for c in sent if c["start"] >= cutoff]
+        rolled_up = store.read(lambda conn: conn.execute("SELECT sum(n), sum(errors) FROM rollups").fetchone())
+        assert rolled_up == (len(kept), sum(c["error"] for c in kept))
+        cells = store.read(queries._rollup_cells, Filters(llm=True), "model", None)
+        assert sum(acc.n for acc in cells.values()) == len(kept)
+        monkeypatch.setattr(queries, "EXACT_LIMIT", 10)
+        cases = [
+            (Filters(), "model", "1h", kept),
+            (
+                Filters(tenant=("t2",), status=("error",)),
+                None,
+                None,
+                [c for c in kept if c["tenant"] == "t2" and c["error"]],
+            ),
+            (
+                Filters(since_ns=base + 90 * 60 * 10**9, until_ns=base + 4 * hour + 15 * 60 * 10**9),
+                "tenant",
+                "2h",
+                [c for c in kept if base + 90 * 60 * 10**9 <= c["start"] < base + 4 * hour + 15 * 60 * 10**9],
+            ),
+        ]
+        for filters, group_by, bucket, expected in cases:
+            data = store.read(queries.stats, filters, group_by=group_by, bucket=bucket)
+            assert data["latency_ms"]["exact"] is False
+            _check(data, expected)
+            if group_by:
+                key = {"model": "model", "tenant": "tenant"}[group_by]
+                for group in data["groups"]:
+                    _check(group, [c for c in expected if c[key] == group["key"]])
+            if bucket:
+                width = {"1h": hour, "2h": 2 * hour}[bucket]
+                for b in data["buckets"]:
+                    _check(b, [c for c in expected if c["start"] // width * width == b["start_ns"]])
+        # Rollups are not used for filters they cannot answer: exact again.
+        assert store.read(queries.stats, Filters(min_cost=0.001))["latency_ms"]["exact"] is False  # raw histogram
+        monkeypatch.setattr(queries, "EXACT_LIMIT", 200_000)
+        assert store.read(queries.stats, Filters())["latency_ms"]["exact"] is True
+    finally:
+        store.close()
+
+
+def _check(data: dict[str, Any], calls: list[dict[str, Any]]) -> None:
+    assert data["count"] == len(calls)
+    assert data["errors"] == sum(c["error"] for c in calls)
+    assert data["tokens"]["input"] == sum(c["input"] for c in calls)
+    assert data["cost"] == pytest.approx(sum(c["cost"] for c in calls))
+    durations = sorted(int(c["duration"] * 1e6) / 1e6 for c in calls)
+    assert data["latency_ms"]["avg"] == pytest.approx(sum(durations) / len(durations))
+    assert data["latency_ms"]["max"] == pytest.approx(durations[-1], rel=0.006)
+    for p in (50, 95, 99):
+        true = durations[max(math.ceil(p / 100 * len(durations)), 1) - 1]
+        assert data["latency_ms"][f"p{p}"] == pytest.approx(true, rel=0.006)

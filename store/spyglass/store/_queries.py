@@ -36,6 +36,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
+from spyglass.store import _rollups
 from spyglass.store._errors import BadRequest, NotFound
 from spyglass.store._records import normalise
 
@@ -703,6 +704,10 @@ def stats(
         raise BadRequest(f"group_by: {group_by!r} is not one of {', '.join(GROUPS)}")
     where, args = filters.where()
     width = parse_bucket(bucket, None) if bucket not in (None, "", "auto") else None
+    if bucket != "auto" and _rollups_apply(filters, group_by, width):
+        rolled = _rollup_cells(conn, filters, group_by, width)
+        if sum(acc.n for acc in rolled.values()) > EXACT_LIMIT:
+            return _from_cells(rolled, filters, group_by, width)
     if bucket == "auto":
         first, last = conn.execute(f"SELECT min(start_ns), max(start_ns) FROM spans WHERE {where}", args).fetchone()  # noqa: S608
         width = parse_bucket("auto", (last - first) if first is not None else None)
@@ -763,6 +768,132 @@ def stats(
         out["buckets"] = [
             {"start_ns": key, "start": _iso(key), **_summarise(latency(by_bucket.get(key)), _merge(buckets[key]))}
             for key in sorted(buckets)
+        ]
+    return out
+
+
+_ROLLUP_FILTERS = frozenset({"model", "provider", "status", "service", "tenant", "operation"})
+_ROLLUP_GROUPS = frozenset({"model", "provider", "service", "tenant", "status", "operation"})
+
+
+def _rollups_apply(filters: Filters, group_by: str | None, width: int | None) -> bool:
+    """Whether the hourly rollups can answer: only their dimensions, whole-hour buckets."""
+    others = (
+        filters.user,
+        filters.session,
+        filters.name,
+        filters.alias,
+        filters.trace_id,
+        filters.attrs,
+        filters.meta,
+    )
+    if any(others) or filters.q or filters.dataset is not None:
+        return False
+    if filters.min_duration_ms is not None or filters.max_duration_ms is not None or filters.min_cost is not None:
+        return False
+    if group_by is not None and group_by not in _ROLLUP_GROUPS:
+        return False
+    return width is None or width % _rollups.HOUR == 0
+
+
+def _rollup_cells(
+    conn: sqlite3.Connection, filters: Filters, group_by: str | None, width: int | None
+) -> dict[tuple[Any, Any], _rollups.Acc]:
+    """(group, bucket) -> sums and histogram: whole hours from the rollups, partial hours from the spans."""
+    hour = _rollups.HOUR
+    since, until = filters.since_ns, filters.until_ns
+    lo = -(2**62) if since is None else -(-since // hour) * hour
+    hi = 2**62 if until is None else until // hour * hour
+    cells: dict[tuple[Any, Any], _rollups.Acc] = {}
+
+    def cell(g: Any, b: Any) -> _rollups.Acc:
+        acc = cells.get((g, b))
+        if acc is None:
+            acc = cells[(g, b)] = _rollups.Acc()
+        return acc
+
+    # Whole hours.
+    clauses = ["hour_ns >= ?", "hour_ns < ?"]
+    args: list[Any] = [lo, hi]
+    if filters.llm:
+        clauses.append("is_llm = 1")
+    for key in _ROLLUP_FILTERS:
+        values = getattr(filters, key)
+        if values:
+            clauses.append(f"{key} IN ({', '.join('?' * len(values))})")
+            args.extend(values)
+    group_col = group_by or "NULL"
+    sql = (
+        f"SELECT {group_col}, hour_ns, n, errors, dur_sum, dur_max, {', '.join(_rollups.SUMS)}, hist "  # noqa: S608
+        f"FROM rollups WHERE {' AND '.join(clauses)}"
+    )
+    if lo < hi:
+        for row in conn.execute(sql, args):
+            g = None if row[0] == "" and group_by != "tenant" else row[0]
+            b = row[1] // width * width if width else None
+            cell(g, b).merge(_rollups.load(row[2:]))
+    # The partial hours at either end, from the spans.
+    edges = []
+    if lo >= hi:
+        edges.append((since, until))
+    else:
+        if since is not None and since < lo:
+            edges.append((since, lo))
+        if until is not None and hi < until:
+            edges.append((hi, until))
+    bucket_col = f"(start_ns / {width}) * {width}" if width else "NULL"
+    span_group = GROUPS[group_by] if group_by else "NULL"
+    bin_col = f"CAST(round(log(max(duration_ms, 0.001)) * {_BINS_PER_DECADE}) AS INTEGER)"
+    for start, end in edges:
+        edge = replace(filters, since_ns=start, until_ns=end)
+        where, edge_args = edge.where()
+        rows = conn.execute(
+            f"SELECT {span_group}, {bucket_col}, {bin_col}, {_AGG} FROM spans WHERE {where} GROUP BY 1, 2, 3",  # noqa: S608
+            edge_args,
+        )
+        for g, b, binned, n, errors, dur_sum, dur_max, *sums in rows:
+            part = _rollups.Acc()
+            part.n, part.errors, part.dur_sum, part.dur_max = n, errors or 0, dur_sum or 0.0, dur_max
+            part.sums = list(sums)
+            part.hist = {binned: n}
+            cell(g, b).merge(part)
+    return cells
+
+
+def _from_cells(
+    cells: dict[tuple[Any, Any], _rollups.Acc], filters: Filters, group_by: str | None, width: int | None
+) -> dict[str, Any]:
+    """The :func:`stats` answer from rolled-up cells (percentiles from their histograms)."""
+
+    def combine(accs: list[_rollups.Acc]) -> _rollups.Acc:
+        total = _rollups.Acc()
+        for acc in accs:
+            total.merge(acc)
+        return total
+
+    def summary(acc: _rollups.Acc) -> dict[str, Any]:
+        agg = _merge([acc.agg()])
+        return _summarise(_latency(acc.hist, None), agg)
+
+    out = summary(combine(list(cells.values())))
+    out["filters"] = filters.to_params()
+    out["group_by"] = group_by
+    out["groups"] = []
+    out["buckets"] = []
+    if group_by:
+        groups: dict[Any, list[_rollups.Acc]] = {}
+        for (g, _), acc in cells.items():
+            groups.setdefault(g, []).append(acc)
+        merged = [(key, combine(accs)) for key, accs in groups.items()]
+        merged.sort(key=lambda kv: (-kv[1].n, "" if kv[0] is None else str(kv[0])))
+        out["groups"] = [{"key": key, **summary(acc)} for key, acc in merged]
+    if width:
+        buckets: dict[Any, list[_rollups.Acc]] = {}
+        for (_, b), acc in cells.items():
+            buckets.setdefault(b, []).append(acc)
+        out["bucket_ns"] = width
+        out["buckets"] = [
+            {"start_ns": key, "start": _iso(key), **summary(combine(buckets[key]))} for key in sorted(buckets)
         ]
     return out
 

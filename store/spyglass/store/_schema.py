@@ -162,7 +162,38 @@ MIGRATIONS: Final[tuple[tuple[str, str], ...]] = (
         );
         """,
     ),
+    (
+        "0004_hourly_rollups",
+        # See spyglass.store._rollups: statistics over many spans read these instead of every span.
+        """
+        CREATE TABLE rollups (
+            hour_ns INTEGER NOT NULL,
+            is_llm INTEGER NOT NULL,
+            tenant TEXT NOT NULL,
+            service TEXT NOT NULL,
+            model TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            status TEXT NOT NULL,
+            operation TEXT NOT NULL,
+            n INTEGER NOT NULL,
+            errors INTEGER NOT NULL,
+            dur_sum REAL NOT NULL,
+            dur_max REAL,
+            input_tokens INTEGER,
+            output_tokens INTEGER,
+            cache_read_tokens INTEGER,
+            cache_write_tokens INTEGER,
+            reasoning_tokens INTEGER,
+            cost REAL,
+            hist TEXT NOT NULL,
+            PRIMARY KEY (hour_ns, is_llm, tenant, service, model, provider, status, operation)
+        ) WITHOUT ROWID;
+        """,
+    ),
 )
+
+PYTHON_STEPS: Final[dict[str, str]] = {"0004_hourly_rollups": "rebuild"}
+"""Migrations that also run ``spyglass.store._rollups.<function>(conn)`` inside their transaction."""
 """``(name, sql)`` in order; never edit a released migration, add a new one."""
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)
@@ -193,10 +224,36 @@ def migrate(conn: sqlite3.Connection) -> list[str]:
         if name in done:
             continue
         # One transaction per migration, including its bookkeeping row (names are code constants).
-        record = f"INSERT INTO migrations (name, applied_ns) VALUES ('{name}', {time.time_ns()});"  # noqa: S608
-        conn.executescript("BEGIN;\n" + sql + "\n" + record + "\nCOMMIT;")
+        conn.execute("BEGIN")
+        try:
+            for statement in _statements(sql):
+                conn.execute(statement)
+            if name in PYTHON_STEPS:
+                from spyglass.store import _rollups
+
+                getattr(_rollups, PYTHON_STEPS[name])(conn)
+            conn.execute("INSERT INTO migrations (name, applied_ns) VALUES (?, ?)", (name, time.time_ns()))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
         applied.append(name)
     return applied
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration script into complete statements (triggers contain ``;`` inside BEGIN ... END)."""
+    out: list[str] = []
+    current = ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            if current.strip():
+                out.append(current.strip())
+            current = ""
+    if current.strip():
+        out.append(current.strip())
+    return out
 
 
 def connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:

@@ -22,6 +22,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from spyglass.store import _rollups
 from spyglass.store._records import Record
 from spyglass.store._schema import connect, migrate
 
@@ -322,6 +323,7 @@ class Writer:
                     assert job.fn is not None
                     results.append(job.fn(conn))
             conn.execute(_INDEX_NEW, (first_new,))
+            _rollups.add(conn, first_new)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -350,6 +352,23 @@ class Writer:
 _IDLE: Any = object()
 
 _KEEP = "id NOT IN (SELECT span_id FROM dataset_items)"
+_OLDER_THAN = f"SELECT id FROM spans WHERE start_ns < ? AND {_KEEP} LIMIT ?"  # noqa: S608
+_OLDEST = f"SELECT id FROM spans WHERE {_KEEP} ORDER BY start_ns LIMIT ?"  # noqa: S608
+
+
+def _delete(conn: sqlite3.Connection, select_ids: str, args: tuple[Any, ...]) -> int:
+    """Delete the spans ``select_ids`` picks, and take them out of the rollups, in one transaction."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        ids = [row[0] for row in conn.execute(select_ids, args)]
+        if ids:
+            _rollups.subtract(conn, ids)
+            conn.executemany("DELETE FROM spans WHERE id = ?", [(i,) for i in ids])
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return len(ids)
 
 
 def retention_pass(conn: sqlite3.Connection, retention: Retention, *, chunk: int = 5_000) -> int:
@@ -358,14 +377,9 @@ def retention_pass(conn: sqlite3.Connection, retention: Retention, *, chunk: int
     if retention.max_age_s is not None:
         cutoff = time.time_ns() - int(retention.max_age_s * 1e9)
         while True:
-            conn.execute("BEGIN IMMEDIATE")
-            cur = conn.execute(
-                f"DELETE FROM spans WHERE id IN (SELECT id FROM spans WHERE start_ns < ? AND {_KEEP} LIMIT ?)",  # noqa: S608
-                (cutoff, chunk),
-            )
-            conn.execute("COMMIT")
-            deleted += cur.rowcount
-            if cur.rowcount < chunk:
+            n = _delete(conn, _OLDER_THAN, (cutoff, chunk))
+            deleted += n
+            if n < chunk:
                 break
     if retention.max_bytes is not None:
         page_size = conn.execute("PRAGMA page_size").fetchone()[0]
@@ -378,15 +392,10 @@ def retention_pass(conn: sqlite3.Connection, retention: Retention, *, chunk: int
             target = 0.9 * retention.max_bytes
             todo = min(rows, math.ceil((used - target) / (used / rows))) if rows else 0
             while todo > 0:
-                conn.execute("BEGIN IMMEDIATE")
-                cur = conn.execute(
-                    f"DELETE FROM spans WHERE id IN (SELECT id FROM spans WHERE {_KEEP} ORDER BY start_ns LIMIT ?)",  # noqa: S608
-                    (min(chunk, todo),),
-                )
-                conn.execute("COMMIT")
-                deleted += cur.rowcount
-                todo -= cur.rowcount
-                if cur.rowcount == 0:
+                n = _delete(conn, _OLDEST, (min(chunk, todo),))
+                deleted += n
+                todo -= n
+                if n == 0:
                     break
             # Fold some FTS tombstones into the index (bounded work) so the space is reused.
             conn.execute("INSERT INTO spans_fts (spans_fts, rank) VALUES ('merge', 500)")
