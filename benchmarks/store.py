@@ -4,7 +4,8 @@
 
 Sender processes (separate from the server) stream realistic LLM spans (about 2 KB of prompt and 2 KB of
 response as ``gen_ai`` message JSON, six models, five tenants, four services, 5 % errors, five spans per
-trace) over OTLP/HTTP protobuf and OTLP/gRPC, in batches of 500, to a server started on a fresh database.
+trace, start times over the last 7 days) over OTLP/HTTP protobuf and OTLP/gRPC, in batches of 500, to a
+server started on a fresh database.
 Each sender builds a batch, sends it and waits for the acknowledgement (sent after the durable commit).
 
 Then, against the loaded store over HTTP: full-text search (a random vocabulary word, p50/p95 over 60
@@ -78,7 +79,9 @@ def _batches(worker: int, spans: int, seed: int) -> Any:
             return KeyValue(key=key, value=AnyValue(double_value=value))
         return KeyValue(key=key, value=AnyValue(string_value=value))
 
-    now = time.time_ns() - 3600 * 10**9
+    # Start times spread over the last 7 days, as a store holding a week of traffic would see them.
+    week = 7 * 86400 * 10**9
+    now = time.time_ns() - week
     n = 0
     while n < spans:
         req = ExportTraceServiceRequest()
@@ -95,7 +98,7 @@ def _batches(worker: int, spans: int, seed: int) -> Any:
                 by_resource[key] = rs.scope_spans.add()
                 by_resource[key].scope.name = "spyglass.instrumentation.openai"
             model = rng.choice(MODELS)
-            start = now + global_n * 1000 + rng.randint(0, 999)
+            start = now + rng.randint(0, week - 10**10)
             trace = global_n // 5 + 1
             failed = rng.random() < 0.05
             prompt = f"{rng.choice(prompts)} q{global_n}"

@@ -228,7 +228,9 @@ def test_hourly_rollups_answer_like_the_spans(tmp_path: Path, monkeypatch: pytes
                 width = {"1h": hour, "2h": 2 * hour}[bucket]
                 for b in data["buckets"]:
                     _check(b, [c for c in expected if c["start"] // width * width == b["start_ns"]])
-        # Rollups are not used for filters they cannot answer: exact again.
+        auto = store.read(queries.stats, Filters(), bucket="auto")
+        assert sum(b["count"] for b in auto["buckets"]) == auto["count"] == len(kept)
+        # min_cost is not a rollup dimension: the spans answer (histogram, as the count is over the limit).
         assert store.read(queries.stats, Filters(min_cost=0.001))["latency_ms"]["exact"] is False  # raw histogram
         monkeypatch.setattr(queries, "EXACT_LIMIT", 200_000)
         assert store.read(queries.stats, Filters())["latency_ms"]["exact"] is True

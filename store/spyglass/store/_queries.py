@@ -704,10 +704,24 @@ def stats(
         raise BadRequest(f"group_by: {group_by!r} is not one of {', '.join(GROUPS)}")
     where, args = filters.where()
     width = parse_bucket(bucket, None) if bucket not in (None, "", "auto") else None
-    if bucket != "auto" and _rollups_apply(filters, group_by, width):
-        rolled = _rollup_cells(conn, filters, group_by, width)
+    rollup_width = width
+    if bucket == "auto" and _rollups_apply(filters, group_by, None):
+        # "auto" from the rollups' hours; it must come out in whole hours for them to answer.
+        hour = _rollups.HOUR
+        span_where, span_args = _rollup_where(
+            filters,
+            -(2**62) if filters.since_ns is None else filters.since_ns // hour * hour,
+            2**62 if filters.until_ns is None else filters.until_ns,
+        )
+        first, last = conn.execute(
+            f"SELECT min(hour_ns), max(hour_ns) FROM rollups WHERE {span_where}",  # noqa: S608
+            span_args,
+        ).fetchone()
+        rollup_width = parse_bucket("auto", (last + _rollups.HOUR - first) if first is not None else None)
+    if (bucket != "auto" or rollup_width) and _rollups_apply(filters, group_by, rollup_width):
+        rolled = _rollup_cells(conn, filters, group_by, rollup_width)
         if sum(acc.n for acc in rolled.values()) > EXACT_LIMIT:
-            return _from_cells(rolled, filters, group_by, width)
+            return _from_cells(rolled, filters, group_by, rollup_width)
     if bucket == "auto":
         first, last = conn.execute(f"SELECT min(start_ns), max(start_ns) FROM spans WHERE {where}", args).fetchone()  # noqa: S608
         width = parse_bucket("auto", (last - first) if first is not None else None)
@@ -796,6 +810,19 @@ def _rollups_apply(filters: Filters, group_by: str | None, width: int | None) ->
     return width is None or width % _rollups.HOUR == 0
 
 
+def _rollup_where(filters: Filters, lo: int, hi: int) -> tuple[str, list[Any]]:
+    clauses = ["hour_ns >= ?", "hour_ns < ?"]
+    args: list[Any] = [lo, hi]
+    if filters.llm:
+        clauses.append("is_llm = 1")
+    for key in sorted(_ROLLUP_FILTERS):
+        values = getattr(filters, key)
+        if values:
+            clauses.append(f"{key} IN ({', '.join('?' * len(values))})")
+            args.extend(values)
+    return " AND ".join(clauses), args
+
+
 def _rollup_cells(
     conn: sqlite3.Connection, filters: Filters, group_by: str | None, width: int | None
 ) -> dict[tuple[Any, Any], _rollups.Acc]:
@@ -813,19 +840,11 @@ def _rollup_cells(
         return acc
 
     # Whole hours.
-    clauses = ["hour_ns >= ?", "hour_ns < ?"]
-    args: list[Any] = [lo, hi]
-    if filters.llm:
-        clauses.append("is_llm = 1")
-    for key in _ROLLUP_FILTERS:
-        values = getattr(filters, key)
-        if values:
-            clauses.append(f"{key} IN ({', '.join('?' * len(values))})")
-            args.extend(values)
+    where, args = _rollup_where(filters, lo, hi)
     group_col = group_by or "NULL"
     sql = (
         f"SELECT {group_col}, hour_ns, n, errors, dur_sum, dur_max, {', '.join(_rollups.SUMS)}, hist "  # noqa: S608
-        f"FROM rollups WHERE {' AND '.join(clauses)}"
+        f"FROM rollups WHERE {where}"
     )
     if lo < hi:
         for row in conn.execute(sql, args):
