@@ -16,6 +16,7 @@ from spyglass.semconv.values import FinishReason
 from ._content import blob_part, data_url_part
 
 _MISSING: Any = object()
+_PYDANTIC: dict[type, bool] = {}
 
 
 def _extra_field(extra: Any, name: str) -> Any:
@@ -33,11 +34,16 @@ def field(obj: Any, name: str, default: Any = None) -> Any:
     if isinstance(obj, dict):
         v = obj.get(name)
     else:
-        d = getattr(obj, "__dict__", None)
-        v = _MISSING if d is None else d.get(name, _MISSING)
-        if v is _MISSING:
-            extra = getattr(obj, "__pydantic_extra__", _MISSING)
-            v = getattr(obj, name, None) if extra is _MISSING else _extra_field(extra, name)
+        cls = type(obj)
+        pydantic_model = _PYDANTIC.get(cls)
+        if pydantic_model is None:
+            pydantic_model = _PYDANTIC[cls] = hasattr(cls, "__pydantic_fields__")
+        if pydantic_model:
+            v = obj.__dict__.get(name, _MISSING)
+            if v is _MISSING:
+                v = _extra_field(obj.__pydantic_extra__, name)
+        else:  # a plain object or an attribute view: properties, slots, __getattr__
+            v = getattr(obj, name, None)
     return default if v is None else v
 
 
