@@ -98,7 +98,8 @@ def _batches(worker: int, spans: int, seed: int) -> Any:
                 by_resource[key] = rs.scope_spans.add()
                 by_resource[key].scope.name = "spyglass.instrumentation.openai"
             model = rng.choice(MODELS)
-            start = now + rng.randint(0, week - 10**10)
+            # Each sender moves through the week in step with the others, as live traffic would.
+            start = now + (n // 5 * 5) * (week // max(spans, 1)) + worker * 1000 + (n % 5) * 10**8
             trace = global_n // 5 + 1
             failed = rng.random() < 0.05
             prompt = f"{rng.choice(prompts)} q{global_n}"
