@@ -1,6 +1,7 @@
 """Trace store benchmark: OTLP ingest throughput and query latency of a real ``spyglass serve``.
 
     python benchmarks/store.py [--spans 100000] [--http-senders 2] [--grpc-senders 1] [--keep-db PATH]
+    python benchmarks/store.py --reuse-db PATH      # only the queries, on a database a run kept
 
 Sender processes (separate from the server) stream realistic LLM spans (about 2 KB of prompt and 2 KB of
 response as ``gen_ai`` message JSON, six models, five tenants, four services, 5 % errors, five spans per
@@ -268,12 +269,14 @@ def main() -> None:
     parser.add_argument("--grpc-senders", type=int, default=1)
     parser.add_argument("--keep-db", type=Path, default=None, help="write the database here (kept)")
     parser.add_argument("--queries", type=int, default=60)
+    parser.add_argument("--reuse-db", type=Path, default=None, help="skip ingest: time the queries on this database")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="spyglass-store-bench-"))
-    db = args.keep_db or tmp / "bench.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    db = args.reuse_db or args.keep_db or tmp / "bench.db"
+    if not args.reuse_db:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     server = subprocess.Popen(
         [
@@ -312,6 +315,9 @@ def main() -> None:
         except OSError:
             time.sleep(0.05)
 
+    if args.reuse_db:
+        _queries_only(api, server, db, args.queries)
+        return
     senders = args.http_senders + args.grpc_senders
     per = args.spans // senders
     ctx = mp.get_context("spawn")
@@ -334,9 +340,34 @@ def main() -> None:
     status = json.loads(urllib.request.urlopen(api + "/-/status").read())
     assert status["spans"] == total, (status, total)
 
+    results, rss, db_mb = _query_phase(api, server, db, args.queries)
+    baseline = _baseline_sqlite(min(args.spans, 100_000), tmp)
+    print(f"\nspans: {total:,} over {args.http_senders} OTLP/HTTP + {args.grpc_senders} OTLP/gRPC senders")
+    print(
+        f"ingest: {ingest_rate:,.0f} spans/s ({ingest_s:.1f} s); baseline plain SQLite executemany "
+        f"{baseline:,.0f} rows/s; ratio {ingest_rate / baseline:.2f}"
+    )
+    _report(results, rss, db_mb)
+
+
+def _queries_only(api: str, server: Any, db: Path, q: int) -> None:
+    status = json.loads(urllib.request.urlopen(api + "/-/status").read())
+    print(f"\nqueries on an existing store: {status['spans']:,} spans")
+    _report(*_query_phase(api, server, db, q))
+
+
+def _report(results: list[dict[str, Any]], rss: float, db_mb: float) -> None:
+    print(f"peak server RSS: {rss:,.0f} MB; database: {db_mb:,.0f} MB\n")
+    floor = results[0]["p50_ms"]
+    print("| query | p50 ms | p95 ms | p50 / health |")
+    print("| --- | ---: | ---: | ---: |")
+    for r in results:
+        print(f"| {r['query']} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p50_ms'] / floor:.1f} |")
+
+
+def _query_phase(api: str, server: Any, db: Path, q: int) -> tuple[list[dict[str, Any]], float, float]:
     rng = random.Random(9)
     vocab = _vocabulary(random.Random(1))
-    q = args.queries
     sample = json.loads(urllib.request.urlopen(api + "/api/v1/spans?limit=200&sort=duration").read())["items"]
     traces = [it["trace_id"] for it in sample]
     results = [
@@ -354,6 +385,7 @@ def main() -> None:
         _latency(
             "stats (group_by=model, bucket=1h)", [f"{api}/api/v1/stats?group_by=model&bucket=1h"] * max(q // 6, 5)
         ),
+        _latency("stats, last 24 h (bucket=auto)", [f"{api}/api/v1/stats?since=24h&bucket=auto"] * max(q // 6, 5)),
         _latency(
             "stats, one tenant (group_by=model)",
             [f"{api}/api/v1/stats?group_by=model&tenant={rng.choice(TENANTS)}" for _ in range(max(q // 6, 5))],
@@ -364,19 +396,7 @@ def main() -> None:
     db_mb = sum(Path(f"{db}{s}").stat().st_size for s in ("", "-wal") if Path(f"{db}{s}").exists()) / 1e6
     server.terminate()
     server.wait(60)
-    baseline = _baseline_sqlite(min(args.spans, 100_000), tmp)
-
-    print(f"\nspans: {total:,} over {args.http_senders} OTLP/HTTP + {args.grpc_senders} OTLP/gRPC senders")
-    print(
-        f"ingest: {ingest_rate:,.0f} spans/s ({ingest_s:.1f} s); baseline plain SQLite executemany "
-        f"{baseline:,.0f} rows/s; ratio {ingest_rate / baseline:.2f}"
-    )
-    print(f"peak server RSS: {rss:,.0f} MB; database: {db_mb:,.0f} MB\n")
-    floor = results[0]["p50_ms"]
-    print("| query | p50 ms | p95 ms | p50 / health |")
-    print("| --- | ---: | ---: | ---: |")
-    for r in results:
-        print(f"| {r['query']} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p50_ms'] / floor:.1f} |")
+    return results, rss, db_mb
 
 
 if __name__ == "__main__":
