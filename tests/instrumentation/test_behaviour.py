@@ -414,3 +414,68 @@ def test_uninstrument_restores_and_double_instrument_is_harmless(replay: Any, te
 def test_instrumentation_dependencies() -> None:
     assert OpenAIInstrumentor().instrumentation_dependencies() == ("openai >= 1.26.0, < 4",)
     assert AnthropicInstrumentor().instrumentation_dependencies() == ("anthropic >= 0.40, < 3",)
+
+
+# --- Anthropic content shapes ----------------------------------------------------------------------
+
+
+def _anthropic_stream_span(replay: Any, telemetry: Telemetry, name: str, aio: bool = False) -> tuple[Any, Any]:
+    rec = recording(name)
+    replay.expect(rec)
+    body = {k: v for k, v in rec.request_body.items() if k != "stream"}
+    if aio:
+
+        async def go() -> Any:
+            async with anthropic_client(replay, aio=True).messages.stream(**body) as stream:
+                return await stream.get_final_message()
+
+        final = asyncio.run(go())
+    else:
+        with anthropic_client(replay).messages.stream(**body) as stream:
+            final = stream.get_final_message()
+    return _only_span(telemetry), final
+
+
+def test_anthropic_thinking_becomes_reasoning(replay: Any, instrumented: Telemetry) -> None:
+    span, final = _anthropic_stream_span(
+        replay, instrumented, "anthropic__messages__stream__anthropic-thinking-streaming-legacy__i0", aio=True
+    )
+    parts = json.loads(span.attributes[gen_ai.OUTPUT_MESSAGES])[0]["parts"]
+    thinking = [b.thinking for b in final.content if b.type == "thinking"]
+    assert thinking and [p["content"] for p in parts if p["type"] == "reasoning"] == thinking
+    assert [p["content"] for p in parts if p["type"] == "text"] == [b.text for b in final.content if b.type == "text"]
+    assert span.attributes[gen_ai.USAGE_OUTPUT_TOKENS] == final.usage.output_tokens
+
+
+def test_anthropic_server_tools(replay: Any, instrumented: Telemetry) -> None:
+    span, final = _anthropic_stream_span(
+        replay, instrumented, "anthropic__messages__stream__anthropic-model-web-search-tool-stream__i0"
+    )
+    parts = json.loads(span.attributes[gen_ai.OUTPUT_MESSAGES])[0]["parts"]
+    calls = [p for p in parts if p["type"] == "server_tool_call"]
+    results = [p for p in parts if p["type"] == "server_tool_call_response"]
+    uses = [b for b in final.content if b.type == "server_tool_use"]
+    assert [c["id"] for c in calls] == [u.id for u in uses]
+    assert calls[0]["server_tool_call"]["input"] == uses[0].input
+    assert [r["id"] for r in results] == [b.tool_use_id for b in final.content if b.type == "web_search_tool_result"]
+    assert json.loads(span.attributes[gen_ai.TOOL_DEFINITIONS]) == [
+        {"type": "web_search_20250305", "name": "web_search"}
+    ]
+    validate_span_content(span.attributes)
+
+
+def test_anthropic_cache_tokens_are_part_of_input(replay: Any, instrumented: Telemetry) -> None:
+    rec = recording("anthropic__messages__nostream__anthropic-prompt-caching-legacy__i0")
+    replay.expect(rec)
+    msg = anthropic_client(replay).messages.create(**rec.request_body)
+    attrs = _only_span(instrumented).attributes
+    u = msg.usage
+    assert u.cache_creation_input_tokens > 0
+    assert attrs[gen_ai.USAGE_INPUT_TOKENS] == u.input_tokens + u.cache_creation_input_tokens + (
+        u.cache_read_input_tokens or 0
+    )
+    assert attrs[gen_ai.USAGE_CACHE_WRITE_INPUT_TOKENS] == u.cache_creation_input_tokens
+    system = json.loads(attrs[gen_ai.SYSTEM_INSTRUCTIONS])
+    sent = rec.request_body["system"]
+    expected = [b["text"] for b in sent] if isinstance(sent, list) else [sent]
+    assert [p["content"] for p in system] == expected
