@@ -106,3 +106,43 @@ def test_clean_json_comes_back_as_the_same_object() -> None:
 
 def test_non_json_text_is_redacted_as_text() -> None:
     assert Redactor().redact_json("not json bob@example.com")[0] == "not json [REDACTED:EMAIL]"
+
+
+def _history(email_turn: int, turns: int = 6) -> list:
+    out = [m.message("system", [m.text("Policy: be brief.\n" + 'Rules "quoted" — ünïcödé. ' * 20)])]
+    for t in range(turns):
+        extra = f" my email is bob{t}@example.com\tthanks" if t == email_turn else ""
+        out.append(m.message("user", [m.text(f"Turn {t}: " + "tell me about the order status please. " * 10 + extra)]))
+        out.append(m.message("assistant", [m.text(f"Answer {t}: " + "the order is on its way. " * 12)]))
+    return out
+
+
+@pytest.mark.parametrize("ensure_ascii", [False, True])
+def test_long_leaves_are_redacted_in_place_and_match_a_full_rewrite(ensure_ascii: bool) -> None:
+    doc = _history(email_turn=2)
+    raw = json.dumps(doc, ensure_ascii=ensure_ascii, separators=(",", ":"))
+    out, kinds = Redactor().redact_json(raw)
+    expected = json.loads(raw)
+    leaf = expected[5]["parts"][0]
+    leaf["content"] = leaf["content"].replace("bob2@example.com", "[REDACTED:EMAIL]")
+    assert json.loads(out) == expected and kinds == ["EMAIL"]
+    validate(json.loads(out), "InputMessages")
+
+
+def test_a_conversation_scans_repeated_history_once() -> None:
+    r = Redactor()
+    seen_before = len(r._cache)
+    for turn in range(1, 6):
+        raw = dumps(_history(email_turn=0, turns=turn))
+        out, kinds = r.redact_json(raw)
+        assert "bob0@example.com" not in out and kinds == ["EMAIL"]
+    # Every long text went into the cache once: the system prompt plus two messages per turn.
+    assert len(r._cache) - seen_before == 1 + 2 * 5
+
+
+def test_ascii_escaped_json_falls_back_to_a_full_rewrite() -> None:
+    doc = [m.message("system", [m.text("Contact ünïcödé support at help@example.com. " + "Be kind. " * 40)])]
+    raw = json.dumps(doc, ensure_ascii=True)  # another encoder's style: \\u00fc escapes, spaces after separators
+    out, kinds = Redactor().redact_json(raw)
+    assert kinds == ["EMAIL"]
+    assert json.loads(out)[0]["parts"][0]["content"].startswith("Contact ünïcödé support at [REDACTED:EMAIL].")

@@ -20,6 +20,8 @@ import hmac
 import json
 import logging
 import secrets
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -33,10 +35,13 @@ _log = logging.getLogger(__name__)
 # Keys of the message JSON whose values are structure, not content.
 _STRUCTURAL_KEYS = frozenset({"type", "role", "finish_reason", "mime_type", "modality", "id", "name"})
 _JSON_SEPARATORS = (",", ":")
+_CACHE_MIN_CHARS = 256  # shorter strings are cheaper to scan than to hash and remember
+_CACHE_MAX_CHARS = 2_000_000  # remembered text per redactor (a few MB), oldest forgotten first
 
 
 class Redactor:
-    """Detect and replace sensitive values. Immutable after construction, so safe to share across threads.
+    """Detect and replace sensitive values. Safe to share across threads (configuration is immutable; the
+    cache of long message texts is guarded by a lock).
 
     ``detectors`` names the built-ins to use (``None``: all of them); ``patterns`` adds custom ones
     (``{"NAME": regex}``; a bad regex raises ``ValueError`` naming it).
@@ -65,6 +70,9 @@ class Redactor:
         if mode is RedactionMode.HASH and hmac_key is None:
             _log.warning("redaction hash mode without a key: using a random per-process key")
         self._key = hmac_key or secrets.token_bytes(32)
+        self._cache: OrderedDict[str, tuple[str, tuple[str, ...]]] = OrderedDict()
+        self._cache_chars = 0
+        self._cache_lock = threading.Lock()
 
     @property
     def detector_names(self) -> tuple[str, ...]:
@@ -142,14 +150,45 @@ class Redactor:
         out.append(text[pos:])
         return "".join(out), hits
 
-    def _walk(self, node: Any, hits: list[str]) -> Any:
+    def _long_leaf(self, text: str) -> tuple[str, tuple[str, ...]]:
+        """Redact a long string leaf, remembering the result: the same system prompt, tool definitions and chat
+        history come back on every call of a conversation, and are then scanned once, not on every span."""
+        cached = self._cache.get(text)
+        if cached is None:
+            kinds: list[str] = []
+            cached = (self.redact_text(text, kinds)[0], tuple(kinds))
+            with self._cache_lock:
+                self._cache[text] = cached
+                self._cache_chars += len(text)
+                while self._cache_chars > _CACHE_MAX_CHARS and self._cache:
+                    oldest, _ = self._cache.popitem(last=False)
+                    self._cache_chars -= len(oldest)
+        return cached
+
+    def _leaves(self, node: Any, out: list[str]) -> None:
         if isinstance(node, str):
-            return self.redact_text(node, hits)[0]
+            out.append(node)
+        elif isinstance(node, list):
+            for item in node:
+                self._leaves(item, out)
+        elif isinstance(node, dict):
+            for k, v in node.items():
+                if not (k in _STRUCTURAL_KEYS and isinstance(v, str)):
+                    self._leaves(v, out)
+
+    def _rewrite(self, node: Any, done: Mapping[str, tuple[str, tuple[str, ...]]], hits: list[str]) -> Any:
+        if isinstance(node, str):
+            result = done.get(node)
+            if result is None:
+                return node
+            hits.extend(result[1])
+            return result[0]
         if isinstance(node, list):
-            return [self._walk(item, hits) for item in node]
+            return [self._rewrite(item, done, hits) for item in node]
         if isinstance(node, dict):
             return {
-                k: v if k in _STRUCTURAL_KEYS and isinstance(v, str) else self._walk(v, hits) for k, v in node.items()
+                k: v if k in _STRUCTURAL_KEYS and isinstance(v, str) else self._rewrite(v, done, hits)
+                for k, v in node.items()
             }
         return node
 
@@ -159,19 +198,65 @@ class Redactor:
         Text that is not JSON is redacted as plain text. The original string comes back when nothing was found.
         """
         hits = [] if hits is None else hits
-        # One scan of the raw JSON decides (the detectors treat \n-style escapes as boundaries, so what is
-        # found in the leaves is found here); only a document with a hit is parsed and rewritten.
-        if not self.find(text):
+        # Small documents: one scan of the raw JSON decides (the detectors treat \n-style escapes as
+        # boundaries, so what is found in the leaves is found here); only one with a hit is parsed.
+        if len(text) < _CACHE_MIN_CHARS and not self.find(text):
             return text, hits
         try:
             doc = json.loads(text)
         except ValueError:
             return self.redact_text(text, hits)
-        before = len(hits)
-        redacted = self._walk(doc, hits)
-        if len(hits) == before:
+        leaves: list[str] = []
+        self._leaves(doc, leaves)
+        done: dict[str, tuple[str, tuple[str, ...]]] = {}
+        short = [leaf for leaf in leaves if len(leaf) < _CACHE_MIN_CHARS]
+        # Short leaves (roles' texts, tool names, arguments) are checked in one scan, joined by newlines
+        # (a boundary for every detector), and only redacted one by one when that scan finds something.
+        if short and self.find("\n".join(short)):
+            for leaf in short:
+                kinds: list[str] = []
+                out = self.redact_text(leaf, kinds)[0]
+                if kinds:
+                    done[leaf] = (out, tuple(kinds))
+        for leaf in leaves:
+            if len(leaf) >= _CACHE_MIN_CHARS and leaf not in done:
+                result = self._long_leaf(leaf)
+                if result[1]:
+                    done[leaf] = result
+        if not done:
             return text, hits
+        patched = self._patch(text, done, hits)
+        if patched is not None:
+            return patched, hits
+        redacted = self._rewrite(doc, done, hits)
         return json.dumps(redacted, ensure_ascii=False, separators=_JSON_SEPARATORS), hits
+
+    @staticmethod
+    def _patch(text: str, done: Mapping[str, tuple[str, tuple[str, ...]]], hits: list[str]) -> str | None:
+        """Replace long redacted leaves inside the JSON text itself, instead of re-serialising the document.
+
+        A conversation's history is re-sent on every call; once it holds one e-mail address every later span
+        has a hit, and rewriting and re-encoding 10+ KB of JSON each time would cost more than the scan. A
+        leaf's escaped form can only occur inside a JSON string, so swapping it for the escaped redacted text
+        keeps the document valid; the result is parsed once to be sure, and ``None`` means "rewrite it".
+        """
+        if any(len(leaf) < _CACHE_MIN_CHARS for leaf in done):
+            return None
+        patched = text
+        found: list[str] = []
+        for leaf, (out, kinds) in done.items():
+            escaped = json.dumps(leaf, ensure_ascii=False)[1:-1]
+            times = patched.count(escaped)
+            if not times:
+                return None  # written by another encoder (ASCII escapes...): take the slow path
+            patched = patched.replace(escaped, json.dumps(out, ensure_ascii=False)[1:-1])
+            found.extend(kinds * times)
+        try:
+            json.loads(patched)
+        except ValueError:
+            return None
+        hits.extend(found)
+        return patched
 
     def redact_value(self, value: Any, hits: list[str], *, as_json: bool = False) -> Any:
         """Redact an attribute value: a string (as JSON when asked) or a sequence of strings."""
