@@ -221,6 +221,12 @@ def _latency(label: str, urls: list[str]) -> dict[str, Any]:
     return {"query": label, "n": len(times), "p50_ms": statistics.median(times), "p95_ms": p95}
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (and its threads) from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _rss_peak_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -330,10 +336,12 @@ def main() -> None:
     for p in procs:
         p.start()
     time.sleep(1.0)
+    cpu0 = _cpu_seconds(server.pid)
     t0 = time.perf_counter()
     start.set()
     total = sum(done.get(timeout=3600) for _ in procs)
     ingest_s = time.perf_counter() - t0
+    cpu_ms_per_span = (_cpu_seconds(server.pid) - cpu0) * 1000 / max(total, 1)
     for p in procs:
         p.join()
     ingest_rate = total / ingest_s
@@ -347,6 +355,7 @@ def main() -> None:
         f"ingest: {ingest_rate:,.0f} spans/s ({ingest_s:.1f} s); baseline plain SQLite executemany "
         f"{baseline:,.0f} rows/s; ratio {ingest_rate / baseline:.2f}"
     )
+    print(f"server CPU per span: {cpu_ms_per_span:.2f} ms (user + system, all threads)")
     _report(results, rss, db_mb)
 
 
