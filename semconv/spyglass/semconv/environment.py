@@ -145,7 +145,7 @@ OTEL_SPYGLASS_REDACTION_DETECTORS: Final = "OTEL_SPYGLASS_REDACTION_DETECTORS"
 .. envvar:: OTEL_SPYGLASS_REDACTION_DETECTORS
 
 Default: all. Comma-separated detector names to enable (``EMAIL,PHONE,CARD,SSN,IBAN,IP_ADDRESS,API_KEY,
-AWS_KEY,GITHUB_TOKEN,JWT,PRIVATE_KEY``); empty string or ``none`` turns the built-ins off.
+AWS_KEY,GITHUB_TOKEN,JWT,PRIVATE_KEY``); ``none`` turns the built-ins off (unset or empty: all).
 """
 OTEL_SPYGLASS_REDACTION_PATTERNS: Final = "OTEL_SPYGLASS_REDACTION_PATTERNS"
 """
