@@ -67,6 +67,8 @@ def test_precedence() -> None:
     assert s.emit_event is False
     with pytest.raises(ValueError, match="content_max_length"):
         load_settings({}, content_max_length=0)
+    assert load_settings({}, capture=False).capture is ContentCapture.NO_CONTENT
+    assert load_settings({}, capture="span_and_event").emit_event is True
     with pytest.raises(ValueError, match="SOMETIMES"):
         load_settings({}, capture="sometimes")
 

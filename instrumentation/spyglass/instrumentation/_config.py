@@ -141,6 +141,10 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     kw = {k: v for k, v in overrides.items() if v is not None}
     if "capture" in kw:
         c = kw["capture"]
+        if isinstance(c, bool):
+            c = ContentCapture.SPAN_ONLY if c else ContentCapture.NO_CONTENT
+        elif isinstance(c, str) and c.strip().lower() in _TRUE | _FALSE:
+            c = parse_capture(c)
         kw["capture"] = c if isinstance(c, ContentCapture) else ContentCapture(str(c).upper())
         if "emit_event" not in kw:
             kw["emit_event"] = kw["capture"] in (ContentCapture.EVENT_ONLY, ContentCapture.SPAN_AND_EVENT)
