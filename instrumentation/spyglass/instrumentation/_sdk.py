@@ -108,10 +108,11 @@ def _replace_options(args: tuple[Any, ...], kwargs: dict[str, Any], options: Any
 
 
 def _start(state: _State, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """Plan and start the span; returns ``(plan, span, args)`` or ``None`` to pass through."""
-    adapter = state.adapter
+    """Plan and start the span; returns ``(tel, plan, span, args)`` or ``None`` to pass through."""
+    adapter = state.adapter  # read once: uninstrument() may clear it meanwhile
     if adapter is None or not is_instrumentation_enabled() or llm_span_active():
         return None
+    span: Span | None = None
     try:
         options, stream = _bind(args, kwargs)
         plan = adapter.plan(instance, options, stream)
@@ -120,7 +121,7 @@ def _start(state: _State, instance: Any, args: tuple[Any, ...], kwargs: dict[str
         tel = adapter.tel
         if isinstance(plan, GenericCall):
             span = tel.tracer.start_span(plan.name, kind=SpanKind.CLIENT, attributes=plan.attributes)
-            return plan, span, args
+            return tel, plan, span, args
         span = tel.start(plan.inv)
         if plan.content is not None and tel.wants_content(span):
             try:
@@ -129,9 +130,11 @@ def _start(state: _State, instance: Any, args: tuple[Any, ...], kwargs: dict[str
                 log_once("reading request content", exc)
         if plan.options is not None:
             args = _replace_options(args, kwargs, plan.options)
-        return plan, span, args
+        return tel, plan, span, args
     except Exception as exc:
         log_once("starting the LLM span", exc)
+        if span is not None:  # never leave a started span open
+            span.end()
         return None
 
 
@@ -178,8 +181,7 @@ def make_sync_wrapper(state: _State) -> Callable[..., Any]:
         started = _start(state, instance, args, kwargs)
         if started is None:
             return wrapped(*args, **kwargs)
-        plan, span, args = started
-        tel = state.adapter.tel  # type: ignore[union-attr]
+        tel, plan, span, args = started
         token = LLMTelemetry.activate(span)
         try:
             result = wrapped(*args, **kwargs)
@@ -198,8 +200,7 @@ def make_async_wrapper(state: _State) -> Callable[..., Any]:
         started = _start(state, instance, args, kwargs)
         if started is None:
             return await wrapped(*args, **kwargs)
-        plan, span, args = started
-        tel = state.adapter.tel  # type: ignore[union-attr]
+        tel, plan, span, args = started
         token = LLMTelemetry.activate(span)
         try:
             # The coroutine is awaited inside the attached context; asyncio copies it into nothing else.
