@@ -84,6 +84,9 @@ def test_precedence() -> None:
         ("api.x.ai", "x_ai"),
         ("openrouter.ai", "openrouter"),
         ("generativelanguage.googleapis.com", "gcp.gemini"),
+        ("us-east5-aiplatform.googleapis.com", "gcp.vertex_ai"),  # AnthropicVertex
+        ("bedrock-runtime.us-east-1.amazonaws.com", "aws.bedrock"),  # AnthropicBedrock
+        ("api.anthropic.com", "anthropic"),
         ("llm.internal.example", "openai"),
         (None, "openai"),
     ],
