@@ -10,6 +10,7 @@ import hypothesis  # noqa: F401 - see below
 import pytest
 
 from spyglass.testing.replay import Recording, ReplayServer, load_recording
+from tests.phoenix import phoenix  # noqa: F401 - session fixture: one Phoenix server for all `phoenix` tests
 
 # Importing hypothesis here, at collection, keeps CPython 3.11.7's AST recursion-depth bug (gh-106905) from
 # crashing the run at the end: its pytest plugin otherwise imports (and assertion-rewrites) hypothesis in
