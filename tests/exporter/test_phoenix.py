@@ -16,7 +16,7 @@ from spyglass.instrumentation import OpenAIInstrumentor
 from spyglass.semconv import extensions as ext
 from spyglass.testing.replay import ReplayServer
 from tests.conftest import recording
-from tests.phoenix import Phoenix, phoenix  # noqa: F401 (the session fixture)
+from tests.phoenix import Phoenix
 
 CACHED = "openai__chat-completions__nostream__cached-tokens__i1"
 
@@ -26,7 +26,7 @@ CACHED = "openai__chat-completions__nostream__cached-tokens__i1"
 @pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])
 def test_phoenix_shows_llm_spans_with_tokens_and_messages(
     protocol: str,
-    phoenix: Phoenix,  # noqa: F811 (the imported fixture)
+    phoenix: Phoenix,
     replay: ReplayServer,
 ) -> None:
     project = f"spyglass-{protocol.replace('/', '-')}"
