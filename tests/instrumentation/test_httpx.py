@@ -294,3 +294,56 @@ def test_uninstrument_restores_the_clients(telemetry, replay) -> None:
     httpx.post(replay.url + rec.path, json=rec.request_body)
     assert telemetry.spans() == []
     assert not hasattr(httpx.Client._send_single_request, "__wrapped__")
+
+
+@pytest.fixture
+def gzip_server() -> Iterator[tuple[str, dict[str, Recording]]]:
+    """A real 127.0.0.1 server that gzips recorded bodies, as the providers do (the replay server does not)."""
+    import gzip
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    served: dict[str, Recording] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["content-length"]))
+            rec = served[self.path]
+            payload = gzip.compress(rec.body.encode())
+            self.send_response(200)
+            self.send_header("content-type", rec.content_type)
+            self.send_header("content-encoding", "gzip")
+            self.send_header("content-length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", served
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "openai__chat-completions__nostream__chat__i1",
+        "anthropic__messages__stream__anthropic-instrumentation-messages-streaming__i0",
+    ],
+)
+def test_gzip_encoded_responses_are_decoded_for_the_span_only(instrumented, gzip_server, name: str) -> None:
+    url, served = gzip_server
+    rec = recording(name)
+    served[rec.path] = rec
+    with httpx.Client(base_url=url) as c, c.stream("POST", rec.path, json=rec.request_body) as r:
+        text = r.read().decode()
+    assert text == rec.body  # the application still gets the decoded body httpx gives it
+    (span,) = instrumented.spans()
+    assert json.loads(span.attributes[gen_ai.OUTPUT_MESSAGES])[0]["parts"]
+    assert span.attributes[gen_ai.USAGE_OUTPUT_TOKENS] > 0

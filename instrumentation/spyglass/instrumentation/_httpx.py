@@ -39,6 +39,7 @@ Composition:
 
 from __future__ import annotations
 
+import codecs
 import importlib
 import json
 import logging
@@ -154,6 +155,7 @@ class _Parser:
         "_ended",
         "_pending",
         "_size",
+        "_text",
         "broken",
         "content",
         "error_type",
@@ -190,6 +192,7 @@ class _Parser:
             inv.streaming = True
         self._buffer = bytearray()
         self._pending = ""
+        self._text = codecs.getincrementaldecoder("utf-8")("replace")
         self._size = 0
         self._ended = False
         self.broken = False
@@ -206,20 +209,22 @@ class _Parser:
         if self.broken or self._ended:
             return
         try:
-            data = self._decoder.decompress(chunk) if self._decoder is not None else chunk
-            if self.sse:
-                self._pending += data.decode("utf-8", "replace")
-                self._events(final=False)
-            else:
-                self._size += len(data)
-                if self._size > _MAX_BODY:
-                    self.broken = True
-                    self._buffer.clear()
-                    return
-                self._buffer += data
+            self._take(self._decoder.decompress(chunk) if self._decoder is not None else chunk)
         except Exception as exc:
             self.broken = True
             log_once("parsing an LLM HTTP response", exc)
+
+    def _take(self, data: bytes) -> None:
+        if self.sse:
+            self._pending += self._text.decode(data)  # incremental: a character may span two chunks
+            self._events(final=False)
+            return
+        self._size += len(data)
+        if self._size > _MAX_BODY:
+            self.broken = True
+            self._buffer.clear()
+            return
+        self._buffer += data
 
     def _events(self, final: bool) -> None:
         text = self._pending.replace("\r\n", "\n")
@@ -246,6 +251,12 @@ class _Parser:
     def end(self, error: BaseException | None = None) -> None:
         if self._ended:
             return
+        if self._decoder is not None and not self.broken:
+            try:
+                self._take(self._decoder.flush())  # what the decompressor still holds
+            except Exception as exc:
+                self.broken = True
+                log_once("parsing an LLM HTTP response", exc)
         self._ended = True
         if self.sse:
             if not self.broken:
