@@ -44,8 +44,8 @@ from __future__ import annotations
 
 import logging
 import time
-from itertools import islice
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from opentelemetry import context as otel_context
