@@ -67,10 +67,18 @@ def test_anthropic_sdk_span_stands_down(replay: Any, telemetry: Telemetry) -> No
         body = {k: v for k, v in rec_stream.request_body.items() if k != "stream"}
         with client.messages.stream(**body) as stream:
             text = stream.get_final_text()
+        aclient = anthropic.AsyncAnthropic(
+            base_url=replay.url,
+            api_key="test",
+            max_retries=0,
+            open_telemetry={"tracer_provider": telemetry.tracer_provider},
+        )
+        replay.expect(rec)
+        asyncio.run(aclient.messages.create(**rec.request_body))
     finally:
         AnthropicInstrumentor().uninstrument()
     spans = telemetry.spans()
-    assert [s.instrumentation_scope.name for s in spans] == ["spyglass.instrumentation.anthropic"] * 2
+    assert [s.instrumentation_scope.name for s in spans] == ["spyglass.instrumentation.anthropic"] * 3
     assert all(gen_ai.INPUT_MESSAGES in s.attributes for s in spans)
     assert json.loads(spans[1].attributes[gen_ai.OUTPUT_MESSAGES])[0]["parts"][0]["content"] == text
 
