@@ -215,3 +215,22 @@ def _close_litellm_clients() -> None:
             except Exception:
                 pass
     cache.flush_cache()
+
+
+def test_patches_wait_for_the_application_to_import_dspy() -> None:
+    """Under opentelemetry-instrument, an app that never imports DSPy must not pay for importing it."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from spyglass.instrumentation import DSPyInstrumentor\n"
+        "DSPyInstrumentor().instrument()\n"
+        "assert 'dspy' not in sys.modules\n"
+        "import dspy\n"
+        "assert hasattr(dspy.Module.__call__, '__wrapped__') and hasattr(dspy.LM.__call__, '__wrapped__')\n"
+        "print('ok')\n"
+    )
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert out.stdout.strip() == "ok", out.stderr[-2000:]

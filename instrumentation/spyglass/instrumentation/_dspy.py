@@ -23,7 +23,8 @@ Exactly one LLM span per LM call: the LM span marks the context (``LLM_SPAN_KEY`
 instrumentors stay silent for the request DSPy's engine makes (litellm -> openai SDK -> httpx, or DSPy's own
 HTTP client); and when the LM is itself called inside another Spyglass LLM span, no DSPy LM span is made.
 Patched with wrapt on ``Module.__call__``/``acall``, ``BaseLM.__call__``/``acall``, ``Retrieve.__call__`` and
-``Tool.__call__``/``acall``; ``uninstrument()`` removes them.
+``Tool.__call__``/``acall`` when the application imports ``dspy`` (a post-import hook, so an app that never
+uses DSPy does not pay its import time); ``uninstrument()`` removes them.
 """
 
 from __future__ import annotations
@@ -431,17 +432,27 @@ class DSPyInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         install_context_processor(tracer_provider or trace.get_tracer_provider())
         wrappers = _Wrappers(tracer, tel)
         self._patched: list[tuple[Any, str, str]] = []
-        for module_name, target, method in _PATCHES:
-            try:
-                module = importlib.import_module(module_name)
-                wrapt.wrap_function_wrapper(module, target, getattr(wrappers, method))
-            except (ImportError, AttributeError) as exc:  # a DSPy version without this seam
-                logger.debug("spyglass: cannot patch %s.%s: %s", module_name, target, exc)
-                continue
-            cls_name, _, attr = target.partition(".")
-            self._patched.append((getattr(module, cls_name), attr, target))
+        self._generation = generation = getattr(self, "_generation", 0) + 1
+
+        def patch(_: Any) -> None:
+            if self._generation != generation:  # instrumented again, or uninstrumented, since registering
+                return
+            for module_name, target, method in _PATCHES:
+                try:
+                    module = importlib.import_module(module_name)
+                    wrapt.wrap_function_wrapper(module, target, getattr(wrappers, method))
+                except (ImportError, AttributeError) as exc:  # a DSPy version without this seam
+                    logger.debug("spyglass: cannot patch %s.%s: %s", module_name, target, exc)
+                    continue
+                cls_name, _, attr = target.partition(".")
+                self._patched.append((getattr(module, cls_name), attr, target))
+
+        # Patch when the application imports dspy (at once if it already has): importing DSPy costs seconds,
+        # which an app that never uses it should not pay at startup under opentelemetry-instrument.
+        wrapt.register_post_import_hook(patch, "dspy")
 
     def _uninstrument(self, **kwargs: Any) -> None:
+        self._generation = getattr(self, "_generation", 0) + 1
         for cls, attr, _ in getattr(self, "_patched", []):
             unwrap(cls, attr)
         self._patched = []
