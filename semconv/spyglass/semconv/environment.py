@@ -181,6 +181,14 @@ OTEL_SPYGLASS_PRICES_FILE: Final = "OTEL_SPYGLASS_PRICES_FILE"
 Default none. JSON or YAML price overrides (USD per million tokens) that win over the bundled
 ``genai-prices`` database.
 """
+OTEL_SPYGLASS_PRICES_UPDATE: Final = "OTEL_SPYGLASS_PRICES_UPDATE"
+"""
+.. envvar:: OTEL_SPYGLASS_PRICES_UPDATE
+
+Default ``false``: prices come from the database bundled with ``genai-prices`` and nothing is fetched. ``true``
+fetches the latest ``genai-prices`` data in the background (hourly, never blocking start-up or export); an
+``http(s)://`` URL fetches from there instead (a mirror).
+"""
 OTEL_SPYGLASS_EXPORT_FILE: Final = "OTEL_SPYGLASS_EXPORT_FILE"
 """
 .. envvar:: OTEL_SPYGLASS_EXPORT_FILE
