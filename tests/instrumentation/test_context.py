@@ -171,3 +171,25 @@ def test_processor_is_installed_once(telemetry) -> None:
     processors = telemetry.tracer_provider._active_span_processor._span_processors
     assert sum(isinstance(p, ContextAttributesSpanProcessor) for p in processors) == 1
     assert not install_context_processor(object())  # not an SDK provider: nothing to do
+
+
+async def test_one_instance_entered_by_interleaving_tasks(traced) -> None:
+    shared = using_attributes(tenant_id="acme")
+    step = task("shared-step")
+
+    async def worker(i: int) -> None:
+        async with shared:
+            with step:
+                await asyncio.sleep(0.002 * i)  # the first in is the first out: not a stack across tasks
+        assert ext.TENANT_ID not in _current()
+
+    await asyncio.gather(*(worker(i) for i in range(3)))
+    spans = [s for s in traced.spans() if s.name == "shared-step"]
+    assert len(spans) == 3 and all(s.attributes[ext.TENANT_ID] == "acme" for s in spans)
+    assert len({s.context.span_id for s in spans}) == 3
+
+
+def _current() -> dict[str, Any]:
+    from spyglass.instrumentation._context import current_attributes
+
+    return dict(current_attributes())

@@ -347,3 +347,19 @@ def test_gzip_encoded_responses_are_decoded_for_the_span_only(instrumented, gzip
     (span,) = instrumented.spans()
     assert json.loads(span.attributes[gen_ai.OUTPUT_MESSAGES])[0]["parts"]
     assert span.attributes[gen_ai.USAGE_OUTPUT_TOKENS] > 0
+
+
+def test_abandoned_response_ends_the_span_as_abandoned(instrumented, replay) -> None:
+    import gc
+
+    rec = recording("openai__chat-completions__stream__chat-completion-streaming__i0")
+    replay.expect(rec)
+    client = httpx.Client(base_url=replay.url)
+    response = client.send(client.build_request("POST", rec.path, json=rec.request_body), stream=True)
+    assert instrumented.spans() == []  # still open: nothing read, nothing closed
+    del response
+    gc.collect()
+    (span,) = instrumented.spans()
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes[gen_ai.ERROR_TYPE] == "spyglass.stream_abandoned"
+    client.close()

@@ -34,6 +34,7 @@ keys, and values are cut to 256 characters.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import inspect
 import logging
@@ -377,7 +378,7 @@ class using_attributes:
     ``OTEL_SPYGLASS_CONTEXT_BAGGAGE`` for this block. Bad arguments raise ``TypeError`` at once.
     """
 
-    __slots__ = ("_attributes", "_baggage", "_tokens")
+    __slots__ = ("_attributes", "_baggage", "_entered")
 
     def __init__(
         self,
@@ -391,7 +392,8 @@ class using_attributes:
     ) -> None:
         self._attributes = _build(user_id, session_id, tenant_id, metadata, tags)
         self._baggage = baggage
-        self._tokens: list[object] = []
+        # Per-context stack of attach tokens: one instance may be entered by several threads or tasks at once.
+        self._entered: contextvars.ContextVar[tuple[object, ...]] = contextvars.ContextVar("spyglass.entered")
 
     def context(self, parent: otel_context.Context | None = None) -> otel_context.Context:
         """``parent`` (default: the current context) with these attributes merged in."""
@@ -406,13 +408,16 @@ class using_attributes:
         return ctx
 
     def __enter__(self) -> using_attributes:
-        self._tokens.append(otel_context.attach(self.context()))
+        token = otel_context.attach(self.context())
+        self._entered.set((*self._entered.get(()), token))
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        otel_context.detach(cast("Any", self._tokens.pop()))
+        stack = self._entered.get(())
+        self._entered.set(stack[:-1])
+        otel_context.detach(cast("Any", stack[-1]))
 
     async def __aenter__(self) -> using_attributes:
         return self.__enter__()

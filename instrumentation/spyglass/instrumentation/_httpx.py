@@ -59,7 +59,7 @@ from . import _httpx_formats as f
 from ._config import load_settings
 from ._context import install_context_processor
 from ._providers import provider_for_host
-from ._stream import StreamRecorder
+from ._stream import ABANDONED, StreamRecorder
 from ._telemetry import LLMInvocation, LLMTelemetry, llm_span_active, log_once
 
 __all__ = ["HttpxInstrumentor", "Route", "match_route"]
@@ -248,6 +248,13 @@ class _Parser:
                 continue
             self.recorder.chunk((event, payload))
 
+    def abandon(self) -> None:
+        """The response was dropped unread and unclosed: end the span as the stream lifecycle does."""
+        if not self._ended:
+            self.error_type = ABANDONED
+            self.broken = True
+            self.end()
+
     def end(self, error: BaseException | None = None) -> None:
         if self._ended:
             return
@@ -311,6 +318,9 @@ def _stream_classes(module: Any) -> tuple[type, type]:
             finally:
                 self._parser.end()
 
+        def __del__(self) -> None:
+            self._parser.abandon()
+
     class TracedAsyncStream(module.AsyncByteStream):  # type: ignore[misc,name-defined]
         def __init__(self, inner: Any, parser: _Parser) -> None:
             self._inner = inner
@@ -335,6 +345,9 @@ def _stream_classes(module: Any) -> tuple[type, type]:
                 await self._inner.aclose()
             finally:
                 self._parser.end()
+
+        def __del__(self) -> None:
+            self._parser.abandon()
 
     return TracedSyncStream, TracedAsyncStream
 

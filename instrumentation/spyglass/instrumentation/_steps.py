@@ -47,6 +47,7 @@ content settings once; without it they are read on first use.
 
 from __future__ import annotations
 
+import contextvars
 import enum
 import inspect
 import logging
@@ -362,7 +363,10 @@ class Step:
         self.capture_input = capture_input
         self.capture_output = capture_output
         self.attributes = dict(attributes) if attributes else None
-        self._active: list[tuple[_StepScope, object]] = []
+        # Per-context stack of open blocks: one Step may be entered by several threads or tasks at once.
+        self._active: contextvars.ContextVar[tuple[tuple[_StepScope, object], ...]] = contextvars.ContextVar(
+            "spyglass.step"
+        )
 
     def _span_name(self, name: str) -> str:
         operation = _OPERATIONS[self.kind]
@@ -438,13 +442,15 @@ class Step:
     def __enter__(self) -> ActiveStep:
         scope = self._start(self.name or self.kind.value)
         token = otel_context.attach(scope.context)
-        self._active.append((scope, token))
+        self._active.set((*self._active.get(()), (scope, token)))
         return ActiveStep(scope)
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        scope, token = self._active.pop()
+        stack = self._active.get(())
+        self._active.set(stack[:-1])
+        scope, token = stack[-1]
         otel_context.detach(cast("Any", token))
         try:
             scope.finish(None, exc)
