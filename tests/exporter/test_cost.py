@@ -196,3 +196,72 @@ def test_totals_match_genai_prices_across_providers_and_tiers(
         provider_id=_PROVIDER_IDS.get(provider, provider),
     )
     assert got[ext.USAGE_COST] == pytest.approx(float(want.total_price), rel=1e-12)
+
+
+def test_opt_in_price_updates_fetch_in_the_background_and_replace_cached_rates(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """OTEL_SPYGLASS_PRICES_UPDATE=<url>: a real HTTP server on 127.0.0.1 plays the genai-prices data file."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from genai_prices import wait_prices_updated_sync
+    from genai_prices.data_snapshot import set_custom_snapshot
+
+    from spyglass.exporter import SpyglassSpanExporter
+    from spyglass.exporter._cost import stop_price_updates
+
+    payload = json.dumps(
+        [
+            {
+                "id": "openai",
+                "name": "OpenAI",
+                "api_pattern": r"https://api\.openai\.com",
+                "models": [
+                    {"id": "gpt-4o", "match": {"equals": "gpt-4o"}, "prices": {"input_mtok": 100, "output_mtok": 200}}
+                ],
+            }
+        ]
+    ).encode()
+    requests: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            return None
+
+        def do_GET(self) -> None:
+            requests.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    attrs = _attrs(**{gen_ai.RESPONSE_MODEL: "gpt-4o"})
+    pricer = Pricer()
+    before = pricer.price(attrs)[ext.USAGE_COST]  # bundled data, rates now cached
+    monkeypatch.setenv("OTEL_SPYGLASS_PRICES_UPDATE", f"http://127.0.0.1:{server.server_address[1]}/data.json")
+    exporter = SpyglassSpanExporter(export_file=None, endpoint="http://127.0.0.1:9/v1/traces")
+    try:
+        assert wait_prices_updated_sync(timeout=15)
+        assert requests == ["/data.json"]
+        after = pricer.price(attrs)[ext.USAGE_COST]
+        assert after == pytest.approx((1000 * 100 + 200 * 200) / 1e6) and after != before
+    finally:
+        exporter.shutdown(timeout_millis=100)
+        stop_price_updates()
+        set_custom_snapshot(None)  # back to the bundled data for every other test
+        server.shutdown()
+        server.server_close()
+    assert pricer.price(attrs)[ext.USAGE_COST] == pytest.approx(before)
+
+
+def test_prices_stay_offline_by_default() -> None:
+    from spyglass.exporter import _cost
+    from spyglass.exporter._settings import Settings
+
+    assert Settings.from_env({}).prices_update_url is None
+    assert Settings.from_env({"OTEL_SPYGLASS_PRICES_UPDATE": "true"}).prices_update_url.startswith("https://")
+    assert _cost._updater is None

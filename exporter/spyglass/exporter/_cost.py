@@ -17,7 +17,9 @@ Overrides (``OTEL_SPYGLASS_PRICES_FILE``, JSON, or YAML when PyYAML is installed
 
 ``model`` is an exact name or a ``fnmatch`` pattern (case-insensitive); ``provider`` is optional; prices are
 USD per million tokens (``cache_write_mtok`` and ``reasoning_mtok`` are optional too). An override wins over
-the bundled database. No network call is ever made: the database is the snapshot shipped with the package.
+the bundled database. Offline by default: the database is the snapshot shipped with the package; with
+``OTEL_SPYGLASS_PRICES_UPDATE`` the exporter refreshes it hourly in the background (:func:`start_price_updates`),
+and cached rates are dropped whenever the data changes.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from spyglass.semconv import gen_ai
 
 _log = logging.getLogger(__name__)
 
-__all__ = ["PriceOverride", "Pricer", "load_price_overrides", "price"]
+__all__ = ["PriceOverride", "Pricer", "load_price_overrides", "price", "start_price_updates", "stop_price_updates"]
 
 # gen_ai.provider.name values whose genai-prices id differs (or would be mis-matched by substring:
 # "azure.ai.openai" contains "openai").
@@ -180,10 +182,14 @@ class Pricer:
         self._rates: dict[tuple[str | None, str, str | None, Any], _Rates] = {}
         try:
             import genai_prices
+            from genai_prices.data_snapshot import get_snapshot
 
             self._genai_prices: Any = genai_prices
+            self._current_snapshot: Any = get_snapshot
         except ImportError:  # the cost extra is optional
             self._genai_prices = None
+            self._current_snapshot = lambda: None
+        self._snapshot: Any = self._current_snapshot()
 
     @property
     def overrides(self) -> tuple[PriceOverride, ...]:
@@ -241,6 +247,12 @@ class Pricer:
     def _price_database(
         self, provider: str | None, model: str, address: str | None, t: _Tokens, timestamp: datetime | None
     ) -> dict[str, Any]:
+        snapshot = self._current_snapshot()
+        if snapshot is not self._snapshot:  # prices were refreshed (OTEL_SPYGLASS_PRICES_UPDATE)
+            with self._lock:
+                self._rates.clear()
+                self._misses.clear()
+                self._snapshot = snapshot
         when = timestamp or datetime.now(tz=timezone.utc)
         key = (provider, model, address, when.date())
         rates = self._rates.get(key)
@@ -326,6 +338,37 @@ class _Rates:
 
 _default: Pricer | None = None
 _default_lock = threading.Lock()
+_updater: Any = None
+
+
+def start_price_updates(url: str, interval_s: float = 3600.0) -> bool:
+    """Refresh the genai-prices data from ``url`` in genai-prices' background thread (once per process).
+
+    Never blocks: the first fetch happens in the background and the bundled data is used until it lands; a
+    failed fetch is logged by genai-prices and the previous data stays. Returns whether updates are running.
+    """
+    global _updater
+    with _default_lock:
+        if _updater is not None:
+            return True
+        try:
+            from genai_prices import UpdatePrices
+        except ImportError:
+            _log.warning("price updates need genai-prices (pip install 'spyglass[cost]')")
+            return False
+        updater = UpdatePrices(url=url, update_interval=interval_s)
+        updater.start(wait=False)
+        _updater = updater
+        return True
+
+
+def stop_price_updates() -> None:
+    """Stop the background refresh (fetched prices stay in use)."""
+    global _updater
+    with _default_lock:
+        if _updater is not None:
+            _updater.stop()
+            _updater = None
 
 
 def _default_pricer() -> Pricer:

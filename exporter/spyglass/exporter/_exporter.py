@@ -34,7 +34,7 @@ from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from spyglass.exporter._cost import Pricer
+from spyglass.exporter._cost import Pricer, start_price_updates
 from spyglass.exporter._encoding import encode_request
 from spyglass.exporter._enrichment import Enricher
 from spyglass.exporter._modes import ContentMode
@@ -167,6 +167,8 @@ class SpyglassSpanExporter(SpanExporter):
             policy = PolicyFile(policy)
         if pricer is _UNSET:
             pricer = Pricer(s.price_overrides)
+        if s.prices_update_url is not None and pricer is not None:
+            start_price_updates(s.prices_update_url)
         self._enricher = Enricher(
             pricer=pricer, redactor=redactor, default_mode=mode, policy=policy, extra_keys=s.redaction_keys
         )

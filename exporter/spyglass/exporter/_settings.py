@@ -29,6 +29,11 @@ DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_SPOOL_MAX_BYTES = 256 * 1024 * 1024
 DEFAULT_CONTENT_MODE = ContentMode.REDACTED
 DEFAULT_REDACTION_MODE = RedactionMode.MASK
+# genai-prices' own update location (genai_prices.update_prices.DEFAULT_UPDATE_URL), not imported here so
+# that reading settings never imports the HTTP client.
+DEFAULT_PRICES_UPDATE_URL = (
+    "https://raw.githubusercontent.com/pydantic/genai-prices/refs/heads/main/prices/new_data/v2/data.json"
+)
 PROTOCOLS = frozenset(DEFAULT_ENDPOINTS)
 
 
@@ -78,6 +83,7 @@ class Settings:
     hmac_key: bytes | None = None
     policy_file: Path | None = None
     price_overrides: tuple[PriceOverride, ...] = ()
+    prices_update_url: str | None = None  # None: offline (the bundled database only)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -139,6 +145,16 @@ class Settings:
                 overrides = load_price_overrides(prices_file)
             except ValueError as exc:
                 _log.error("ignoring %s: %s", env.OTEL_SPYGLASS_PRICES_FILE, exc)
+        update_url: str | None = None
+        raw_update = _get(e, env.OTEL_SPYGLASS_PRICES_UPDATE)
+        if raw_update is not None:
+            lowered = raw_update.lower()
+            if lowered in ("true", "1", "yes", "on"):
+                update_url = DEFAULT_PRICES_UPDATE_URL
+            elif lowered.startswith(("http://", "https://")):
+                update_url = raw_update
+            elif lowered not in ("false", "0", "no", "off"):
+                _log.warning("bad %s=%r; prices stay offline", env.OTEL_SPYGLASS_PRICES_UPDATE, raw_update)
         detectors = _get(e, env.OTEL_SPYGLASS_REDACTION_DETECTORS)
         key = _get(e, env.OTEL_SPYGLASS_REDACTION_HMAC_KEY)
         export_file = _get(e, env.OTEL_SPYGLASS_EXPORT_FILE)
@@ -166,4 +182,5 @@ class Settings:
             hmac_key=key.encode("utf-8") if key else None,
             policy_file=Path(policy_file) if policy_file else None,
             price_overrides=overrides,
+            prices_update_url=update_url,
         )
