@@ -35,6 +35,8 @@ class Detector:
     """For ``"run"`` detectors: a character the run must contain (``-`` for SSNs, ``.`` for IPv4)..."""
     run_needs_count: int = 0
     """...at least this many times."""
+    min_digits_without_plus: int = 0
+    """For ``"run"`` detectors: the digit minimum for runs without a leading ``+`` (national phone formats)."""
 
 
 def luhn_ok(digits: str) -> bool:
@@ -320,7 +322,8 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
         _always,
         _phone_ok,
         windowed="run",
-        min_digits=7,
+        min_digits=8,
+        min_digits_without_plus=10,  # (415) 555-0132: what _phone_ok accepts without a country code
     ),
     Detector(
         "IP_ADDRESS",

@@ -92,8 +92,11 @@ class Redactor:
                 spans = [(0, n)]
             elif where == "run":
                 least, needs, times = det.min_digits, det.run_needs, det.run_needs_count
+                plain = max(det.min_digits_without_plus, least)
                 spans = [
-                    (s, e) for s, e, run, digits in windows.runs() if digits >= least and run.count(needs) >= times
+                    (s, e)
+                    for s, e, run, digits in windows.runs()
+                    if digits >= least and run.count(needs) >= times and (digits >= plain or run[0] == "+")
                 ]
                 if not spans:
                     continue
