@@ -131,13 +131,13 @@ def test_reads_have_a_time_limit(tmp_path: Path) -> None:
         store.close()
 
 
-def _varied(n: int, base: int, seed: int) -> tuple[ExportTraceServiceRequest, list[dict[str, Any]]]:
-    """Spans over six hours with varied model, tenant, status, tokens and cost; returns what was sent."""
+def _varied(n: int, base: int, seed: int, hours: int = 6) -> tuple[ExportTraceServiceRequest, list[dict[str, Any]]]:
+    """Spans over some hours with varied model, tenant, status, tokens and cost; returns what was sent."""
     rng = random.Random(seed)
     sent: list[dict[str, Any]] = []
     by_tenant: dict[str, list[Span]] = {}
     for i in range(n):
-        start = base + rng.randint(0, 6 * 3600 * 10**9 - 1)
+        start = base + rng.randint(0, hours * 3600 * 10**9 - 1)
         call = {
             "span_id": (seed * 10**6 + i + 1).to_bytes(8, "big"),
             "start": start,
@@ -249,3 +249,21 @@ def _check(data: dict[str, Any], calls: list[dict[str, Any]]) -> None:
     for p in (50, 95, 99):
         true = durations[max(math.ceil(p / 100 * len(durations)), 1) - 1]
         assert data["latency_ms"][f"p{p}"] == pytest.approx(true, rel=0.006)
+
+
+def test_auto_buckets_over_long_ranges_are_whole_hours(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    hour = 3600 * 10**9
+    base = (time.time_ns() // hour - 40) * hour
+    store = Store(tmp_path / "auto.db", pricer=False)
+    try:
+        req, sent = _varied(800, base, seed=5, hours=30)
+        _, done = store.ingest(req)
+        done.result()
+        monkeypatch.setattr(queries, "EXACT_LIMIT", 10)
+        data = store.read(queries.stats, Filters(), bucket="auto")
+    finally:
+        store.close()
+    assert data["bucket_ns"] == hour and data["latency_ms"]["exact"] is False
+    for b in data["buckets"]:
+        _check(b, [c for c in sent if c["start"] // hour * hour == b["start_ns"]])
+    assert sum(b["count"] for b in data["buckets"]) == len(sent)

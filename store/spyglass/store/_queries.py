@@ -613,7 +613,7 @@ def parse_bucket(value: str | None, span_ns: int | None = None) -> int | None:
     return seconds * 10**9
 
 
-EXACT_LIMIT = 200_000
+EXACT_LIMIT = 50_000
 """Up to this many matching spans, percentiles are exact (nearest rank); above it they come from a
 log-scale histogram computed in SQLite (bins 1.2 % wide: the value reported is the bin's geometric centre,
 within 0.6 % of the exact one) and ``latency_ms.exact`` is false."""
@@ -696,6 +696,8 @@ def stats(
     When ``filters.llm`` is ``None`` the statistics cover LM calls only (requests), which is what the
     numbers mean to a reader; pass ``llm=false`` to count every span. ``failure_rate`` counts ``error``
     and ``timeout``. Groups are sorted by count, largest first. Percentiles: see :data:`EXACT_LIMIT`.
+    ``bucket="auto"`` gives about 60 buckets; over 12 hours or more, whole-hour buckets when the filters let
+    the hourly rollups answer (:mod:`spyglass.store._rollups`).
     Two scans of the (covering) statistics index: sums per (group, bucket), then latencies.
     """
     if filters.llm is None:
@@ -717,7 +719,12 @@ def stats(
             f"SELECT min(hour_ns), max(hour_ns) FROM rollups WHERE {span_where}",  # noqa: S608
             span_args,
         ).fetchone()
-        rollup_width = parse_bucket("auto", (last + _rollups.HOUR - first) if first is not None else None)
+        span = (last + hour - first) if first is not None else None
+        if span is not None and span >= _WHOLE_HOURS_FROM:
+            # Long ranges get whole-hour buckets (at most about 60), so the rollups can answer.
+            rollup_width = next((w for w in _HOUR_WIDTHS if span / w <= 60), _HOUR_WIDTHS[-1])
+        else:
+            rollup_width = parse_bucket("auto", span)
     if (bucket != "auto" or rollup_width) and _rollups_apply(filters, group_by, rollup_width):
         rolled = _rollup_cells(conn, filters, group_by, rollup_width)
         if sum(acc.n for acc in rolled.values()) > EXACT_LIMIT:
@@ -786,6 +793,8 @@ def stats(
     return out
 
 
+_WHOLE_HOURS_FROM = 12 * 3600 * 10**9
+_HOUR_WIDTHS = tuple(h * 3600 * 10**9 for h in (1, 2, 3, 6, 12, 24, 48, 168, 720))
 _ROLLUP_FILTERS = frozenset({"model", "provider", "status", "service", "tenant", "operation"})
 _ROLLUP_GROUPS = frozenset({"model", "provider", "service", "tenant", "status", "operation"})
 
