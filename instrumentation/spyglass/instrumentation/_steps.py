@@ -334,6 +334,7 @@ class Step:
 
     __slots__ = (
         "_active",
+        "_static",
         "attributes",
         "capture_input",
         "capture_output",
@@ -363,6 +364,7 @@ class Step:
         self.capture_input = capture_input
         self.capture_output = capture_output
         self.attributes = dict(attributes) if attributes else None
+        self._static: dict[str, tuple[str, dict[str, AttributeValue]]] = {}
         # Per-context stack of open blocks: one Step may be entered by several threads or tasks at once.
         self._active: contextvars.ContextVar[tuple[tuple[_StepScope, object], ...]] = contextvars.ContextVar(
             "spyglass.step"
@@ -376,19 +378,8 @@ class Step:
             return f"{operation} {self.data_source_id}" if self.data_source_id else operation
         return f"{operation} {name}" if name else operation
 
-    def _start(
-        self,
-        name: str,
-        tracer: trace.Tracer | None = None,
-        policy: ContentPolicy | None = None,
-        arguments: Any = _UNSET,
-    ) -> _StepScope:
-        """Start this step's span (current only once the caller attaches ``scope.context``).
-
-        ``tracer``/``policy`` default to the Steps API's own; framework instrumentors (DSPy) pass theirs.
-        ``arguments`` (the step's input) goes in with the span's start attributes: one attribute call.
-        """
-        policy = policy or _State.current_policy()
+    def _start_attributes(self, name: str) -> dict[str, AttributeValue]:
+        """The attributes every span of this step named ``name`` starts with (computed once per name)."""
         attrs: dict[str, AttributeValue] = {ext.STEP_KIND: self.kind.value}
         operation = _OPERATIONS[self.kind]
         if operation is not None:
@@ -409,10 +400,31 @@ class Step:
             attrs[gen_ai.DATA_SOURCE_ID] = self.data_source_id
         if self.attributes:
             attrs.update(self.attributes)
+        return attrs
+
+    def _start(
+        self,
+        name: str,
+        tracer: trace.Tracer | None = None,
+        policy: ContentPolicy | None = None,
+        arguments: Any = _UNSET,
+    ) -> _StepScope:
+        """Start this step's span (current only once the caller attaches ``scope.context``).
+
+        ``tracer``/``policy`` default to the Steps API's own; framework instrumentors (DSPy) pass theirs.
+        ``arguments`` (the step's input) goes in with the span's start attributes: one attribute call.
+        """
+        policy = policy or _State.current_policy()
+        static = self._static.get(name)
+        if static is None:
+            static = self._static[name] = (self._span_name(name), self._start_attributes(name))
+        span_name, base = static
+        attrs = dict(base)
+        kind = self.kind
         truncated: list[str] = []
         if arguments is not _UNSET:
             attrs.update(_input_attributes(kind, policy, arguments, truncated))
-        span = (tracer or _State.tracer).start_span(self._span_name(name), kind=SpanKind.INTERNAL, attributes=attrs)
+        span = (tracer or _State.tracer).start_span(span_name, kind=SpanKind.INTERNAL, attributes=attrs)
         scope = _StepScope(self, policy, span, trace.set_span_in_context(span))
         scope.truncated = truncated
         return scope
