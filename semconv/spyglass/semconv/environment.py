@@ -310,3 +310,11 @@ OTEL_SPYGLASS_STORE_URL: Final = "OTEL_SPYGLASS_STORE_URL"
 Default none: the CLI (``tail``, ``search``, ``stats``, ``export``) asks this running server instead of
 reading the database file (``--url``).
 """
+OTEL_SPYGLASS_HTTPX_PROVIDERS: Final = "OTEL_SPYGLASS_HTTPX_PROVIDERS"
+"""
+.. envvar:: OTEL_SPYGLASS_HTTPX_PROVIDERS
+
+Default none. ``host[:port]=provider`` pairs, comma-separated (``gpu-box:8000=vllm,llm.internal=ollama``): the
+``gen_ai.provider.name`` the HTTP-level instrumentor gives calls to hosts it cannot recognise. The
+``providers=`` argument of ``HttpxInstrumentor().instrument()`` wins per host.
+"""
