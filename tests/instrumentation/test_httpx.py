@@ -363,3 +363,20 @@ def test_abandoned_response_ends_the_span_as_abandoned(instrumented, replay) -> 
     assert span.status.status_code is StatusCode.ERROR
     assert span.attributes[gen_ai.ERROR_TYPE] == "spyglass.stream_abandoned"
     client.close()
+
+
+def test_providers_from_the_environment(telemetry, replay, monkeypatch, caplog) -> None:
+    from spyglass.semconv.environment import OTEL_SPYGLASS_HTTPX_PROVIDERS
+
+    monkeypatch.setenv(OTEL_SPYGLASS_HTTPX_PROVIDERS, f"127.0.0.1:{replay.port}=vllm, nonsense ,other.example=x")
+    inst = HttpxInstrumentor()
+    inst.instrument(tracer_provider=telemetry.tracer_provider)
+    try:
+        rec = recording("openai__chat-completions__nostream__chat__i1")
+        replay.expect(rec)
+        httpx.post(replay.url + rec.path, json=rec.request_body)
+    finally:
+        inst.uninstrument()
+    (span,) = telemetry.spans()
+    assert span.attributes[gen_ai.PROVIDER_NAME] == "vllm"
+    assert "nonsense" in caplog.text  # a bad entry is reported, the good ones still apply

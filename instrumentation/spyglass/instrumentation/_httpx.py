@@ -8,7 +8,7 @@ Usage::
     httpx.post("https://api.groq.com/openai/v1/chat/completions", json={...})   # -> span "chat llama-3..."
 
     # hosts Spyglass cannot know (a vLLM server, a gateway): name their provider
-    HttpxInstrumentor().instrument(providers={"gpu-box:8000": "vllm"})
+    HttpxInstrumentor().instrument(providers={"gpu-box:8000": "vllm"})   # or OTEL_SPYGLASS_HTTPX_PROVIDERS
 
 Also loaded by ``opentelemetry-instrument`` through the ``spyglass_httpx`` entry point.
 
@@ -43,6 +43,7 @@ import codecs
 import importlib
 import json
 import logging
+import os
 import zlib
 from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping
 from typing import Any
@@ -53,6 +54,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwrap
 
 from spyglass.semconv import extensions as ext
+from spyglass.semconv.environment import OTEL_SPYGLASS_HTTPX_PROVIDERS
 from spyglass.semconv.values import ProviderName
 
 from . import _httpx_formats as f
@@ -457,6 +459,21 @@ def _make_wrappers(tracer: _Tracer, module: Any) -> tuple[Callable[..., Any], Ca
     return sync_send, async_send
 
 
+def parse_providers(value: str | None) -> dict[str, str]:
+    """``host[:port]=provider,...`` (``OTEL_SPYGLASS_HTTPX_PROVIDERS``) as a dict; bad entries are logged, skipped."""
+    out: dict[str, str] = {}
+    for item in (value or "").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        host, sep, provider = item.rpartition("=")
+        if not sep or not host.strip() or not provider.strip():
+            logger.warning("%s: ignoring %r (expected host[:port]=provider)", OTEL_SPYGLASS_HTTPX_PROVIDERS, item)
+            continue
+        out[host.strip().lower()] = provider.strip()
+    return out
+
+
 class HttpxInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Traces LLM API calls made with raw ``httpx``/``httpx2`` (see the module docstring).
 
@@ -478,7 +495,11 @@ class HttpxInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             logger_provider=kwargs.get("logger_provider"),
         )
         install_context_processor(tracer_provider or trace.get_tracer_provider())
-        tracer = _Tracer(tel, kwargs.get("providers") or {})
+        providers = {
+            **parse_providers(os.environ.get(OTEL_SPYGLASS_HTTPX_PROVIDERS)),
+            **(kwargs.get("providers") or {}),
+        }
+        tracer = _Tracer(tel, providers)
         self._patched: list[Any] = []
         for name in _MODULES:
             try:
