@@ -167,6 +167,36 @@ def test_file_target_writes_otlp_json_lines(tmp_path: Path, replay: ReplayServer
         assert attrs[ext.USAGE_COST]["doubleValue"] == pytest.approx(_expected_cost())
 
 
+def test_enrichment_and_sending_run_with_instrumentation_suppressed(tmp_path: Path, replay: ReplayServer) -> None:
+    """Whatever a transport does (an HTTP client some instrumentor patches...), it runs with OpenTelemetry's
+    suppress-instrumentation keys set, so the exporter never traces its own exports."""
+    from opentelemetry import context as otel_context
+
+    from spyglass.exporter._transport import FileTransport
+
+    seen: list[tuple[Any, Any]] = []
+
+    class RecordingTransport(FileTransport):
+        def send(self, payload: bytes, timeout: float) -> int:
+            seen.append(
+                (
+                    otel_context.get_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY),
+                    otel_context.get_value(otel_context._SUPPRESS_HTTP_INSTRUMENTATION_KEY),
+                )
+            )
+            return super().send(payload, timeout)
+
+    exporter = SpyglassSpanExporter(transport=RecordingTransport(tmp_path / "out.jsonl"))
+    app = App(exporter)
+    try:
+        app.chat(replay)
+        app.flush()
+    finally:
+        app.close()
+    assert seen and all(flags == (True, True) for flags in seen)
+    assert otel_context.get_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY) is None  # not leaked to the app
+
+
 def test_exporter_http_calls_are_not_traced(replay: ReplayServer, make_app: Any) -> None:
     """The exporter's own HTTP export must not produce spans (no feedback loop), even with httpx instrumented."""
     from spyglass.instrumentation import HttpxInstrumentor

@@ -83,6 +83,8 @@ class SpyglassSpanExporter(SpanExporter):
 
     Every argument defaults to its ``OTEL_*`` variable, then to the built-in default (argument > env var >
     default, resolved once here). Bad arguments raise ``ValueError``; bad env values are logged and ignored.
+    ``transport`` replaces the OTLP/file sender with your own object with ``send(payload, timeout) -> int``
+    (serialized ``ExportTraceServiceRequest`` in, rejected span count out) and ``close()``.
     """
 
     def __init__(
@@ -106,6 +108,7 @@ class SpyglassSpanExporter(SpanExporter):
         backoff_max: float = DEFAULT_BACKOFF_MAX_S,
         meter_provider: Any = None,
         settings: Settings | None = None,
+        transport: Transport | None = None,
     ) -> None:
         s = settings or Settings.from_env()
         if protocol is not None and protocol not in PROTOCOLS:
@@ -127,7 +130,7 @@ class SpyglassSpanExporter(SpanExporter):
             "export_file": target_file,
         }
         try:
-            self._transport: Transport = make_transport(self.protocol, endpoint, **transport_options)
+            self._transport: Transport = transport or make_transport(self.protocol, endpoint, **transport_options)
         except (ValueError, OSError) as exc:
             if not endpoint_from_env:
                 raise
