@@ -171,11 +171,49 @@ def rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+class NullTransport:
+    """Accepts every batch at once: the exporter's queue and sender thread run, the network does not."""
+
+    description = "null"
+
+    def send(self, payload: bytes, timeout: float) -> int:
+        return 0
+
+    def close(self) -> None:
+        return None
+
+
+def exporter_memory(sample: Sequence[ReadableSpan], total: int) -> None:
+    """The whole SpyglassSpanExporter (export -> bounded queue -> sender thread) with a null transport."""
+    from spyglass.exporter import SpyglassSpanExporter
+
+    exporter = SpyglassSpanExporter(transport=NullTransport())
+    gc.collect()
+    start = rss_mib()
+    print(f"\nwhole exporter: {total} spans through export() -> queue -> sender (null transport), batches of 512")
+    done = 0
+    checkpoints = {total * k // 4 for k in range(1, 5)}
+    t0 = time.process_time()
+    while done < total:
+        exporter.export(sample)
+        done += len(sample)
+        if any(done - len(sample) < c <= done for c in checkpoints):
+            print(
+                f"  after {done:>9d} spans: RSS {rss_mib():7.1f} MiB (start {start:.1f} MiB), "
+                f"waiting in the queue {exporter.pending_spans}"
+            )
+    exporter.force_flush()
+    cpu = time.process_time() - t0
+    print(f"  {exporter.counts.as_dict()}, {done / cpu:.0f} spans per CPU second (all threads)")
+    exporter.shutdown()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--spans", type=int, default=10_000)
     ap.add_argument("--memory-spans", type=int, default=100_000)
     ap.add_argument("--redaction-table", action="store_true", help="also print detector precision/recall")
+    ap.add_argument("--exporter-spans", type=int, default=0, help="spans through the whole exporter (queue, sender)")
     args = ap.parse_args()
 
     spans = make_spans(args.spans)
@@ -215,6 +253,9 @@ def main() -> None:
             done += len(sample)
             if any(done - len(sample) < c <= done for c in checkpoints):
                 print(f"  after {done:>9d} spans: RSS {rss_mib():7.1f} MiB (start {start:.1f} MiB)")
+
+    if args.exporter_spans:
+        exporter_memory(spans[:512], args.exporter_spans)
 
     if args.redaction_table:
         rows = load_rows(Path(__file__).parents[1] / "tests" / "fixtures" / "redaction" / "labelled.jsonl")
