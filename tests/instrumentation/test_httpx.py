@@ -380,3 +380,24 @@ def test_providers_from_the_environment(telemetry, replay, monkeypatch, caplog) 
     (span,) = telemetry.spans()
     assert span.attributes[gen_ai.PROVIDER_NAME] == "vllm"
     assert "nonsense" in caplog.text  # a bad entry is reported, the good ones still apply
+
+
+@pytest.mark.parametrize("lib", [httpx, httpx2], ids=["httpx", "httpx2"])
+def test_in_memory_transport_responses_end_at_once(instrumented, lib: Any) -> None:
+    """MockTransport/ASGI responses arrive already read: their stream is never iterated or closed."""
+    json_rec = recording("openai__chat-completions__nostream__chat__i1")
+    sse_rec = recording("openai__chat-completions__stream__chat-completion-streaming__i0")
+
+    def handler(request: Any) -> Any:
+        rec = sse_rec if json.loads(request.content).get("stream") else json_rec
+        return lib.Response(200, content=rec.body.encode(), headers={"content-type": rec.content_type})
+
+    with lib.Client(transport=lib.MockTransport(handler), base_url="https://api.openai.com") as c:
+        assert c.post(json_rec.path, json=json_rec.request_body).json() == json_rec.json
+        with c.stream("POST", sse_rec.path, json=sse_rec.request_body) as r:
+            assert b"".join(r.iter_bytes()).decode() == sse_rec.body
+    plain, streamed = instrumented.spans()
+    assert plain.status.status_code is StatusCode.UNSET and streamed.status.status_code is StatusCode.UNSET
+    assert plain.attributes[gen_ai.RESPONSE_ID] == json_rec.json["id"]
+    assert streamed.attributes[ext.STREAM_CHUNK_COUNT] > 1
+    assert json.loads(streamed.attributes[gen_ai.OUTPUT_MESSAGES])[0]["parts"][0]["content"]

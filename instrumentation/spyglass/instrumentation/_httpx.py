@@ -207,6 +207,20 @@ class _Parser:
         elif encoding not in ("", "identity"):
             self.broken = True  # br/zstd: passed through untouched; the span keeps the request side only
 
+    def in_memory(self, response: Any) -> bool:
+        """A body the transport handed over already read (``MockTransport``, ASGI/WSGI apps): parse it now.
+
+        Such a response's stream is never iterated nor closed by ``read()``, so there is nothing to wait for.
+        """
+        try:
+            body = response.content  # raises ResponseNotRead for a body still on the wire
+        except Exception:
+            return False
+        self._decoder = None  # ``content`` is what the application sees: already decoded
+        self.feed(body)
+        self.end()
+        return True
+
     def feed(self, chunk: bytes) -> None:
         if self.broken or self._ended:
             return
@@ -425,7 +439,9 @@ def _make_wrappers(tracer: _Tracer, module: Any) -> tuple[Callable[..., Any], Ca
             raise
         tel.deactivate(token)
         try:
-            response.stream = sync_stream(response.stream, _Parser(tel, inv, span, route, content, response))
+            parser = _Parser(tel, inv, span, route, content, response)
+            if not parser.in_memory(response):
+                response.stream = sync_stream(response.stream, parser)
         except Exception as exc:
             log_once("wrapping an LLM HTTP response", exc)
             tel.finish(inv, span)
@@ -450,7 +466,9 @@ def _make_wrappers(tracer: _Tracer, module: Any) -> tuple[Callable[..., Any], Ca
             raise
         tel.deactivate(token)
         try:
-            response.stream = async_stream(response.stream, _Parser(tel, inv, span, route, content, response))
+            parser = _Parser(tel, inv, span, route, content, response)
+            if not parser.in_memory(response):
+                response.stream = async_stream(response.stream, parser)
         except Exception as exc:
             log_once("wrapping an LLM HTTP response", exc)
             tel.finish(inv, span)
