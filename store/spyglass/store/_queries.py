@@ -859,7 +859,7 @@ def _rollup_cells(
         for row in conn.execute(sql, args):
             g = None if row[0] == "" and group_by != "tenant" else row[0]
             b = row[1] // width * width if width else None
-            cell(g, b).merge(_rollups.load(row[2:]))
+            cell(g, b).add_stored(row[2:])
     # The partial hours at either end, from the spans.
     edges = []
     if lo >= hi:

@@ -77,6 +77,26 @@ class Acc:
             top = 10 ** (max(self.hist) / BINS_PER_DECADE)
             self.dur_max = top if self.dur_max is None else min(self.dur_max, top)
 
+    def add_stored(self, row: Sequence[Any]) -> None:
+        """Add a stored rollup row (``n, errors, dur_sum, dur_max, sums..., hist``): the hot loop of stats."""
+        self.n += row[0]
+        self.errors += row[1]
+        self.dur_sum += row[2]
+        m = row[3]
+        if m is not None and (self.dur_max is None or m > self.dur_max):
+            self.dur_max = m
+        sums = self.sums
+        for i in range(len(SUMS)):
+            v = row[4 + i]
+            if v is not None:
+                current = sums[i]
+                sums[i] = v if current is None else current + v
+        hist = self.hist
+        flat = _hist_pairs(row[4 + len(SUMS)])
+        for i in range(0, len(flat), 2):
+            b = flat[i]
+            hist[b] = hist.get(b, 0) + flat[i + 1]
+
     def agg(self) -> list[Any]:
         """The ``_AGG`` row of :mod:`spyglass.store._queries`: count, errors, duration sum, max, sums."""
         return [self.n, self.errors, self.dur_sum, self.dur_max, *self.sums]
@@ -99,11 +119,21 @@ _WHERE_KEY = "hour_ns = ? AND " + " AND ".join(f"{d} = ?" for d in DIMS)
 _COLUMNS = "hour_ns, " + ", ".join(DIMS) + ", n, errors, dur_sum, dur_max, " + ", ".join(SUMS) + ", hist"
 
 
+def _hist_pairs(text: str) -> list[int]:
+    """A stored histogram as ``[bin, count, bin, count, ...]`` (also reads the older ``{"bin": count}``)."""
+    data = json.loads(text)
+    if isinstance(data, dict):
+        return [x for k, v in data.items() for x in (int(k), v)]
+    return list(data)
+
+
+def _hist_text(hist: dict[int, int]) -> str:
+    return json.dumps([x for b, c in sorted(hist.items()) for x in (b, c)], separators=(",", ":"))
+
+
 def load(row: Sequence[Any]) -> Acc:
     acc = Acc()
-    acc.n, acc.errors, acc.dur_sum, acc.dur_max = row[0], row[1], row[2], row[3]
-    acc.sums = list(row[4 : 4 + len(SUMS)])
-    acc.hist = {int(k): v for k, v in json.loads(row[4 + len(SUMS)]).items()}
+    acc.add_stored(row)
     return acc
 
 
@@ -119,7 +149,7 @@ def apply(conn: sqlite3.Connection, cells: dict[Key, Acc], sign: int = 1) -> Non
             continue
         conn.execute(
             f"INSERT OR REPLACE INTO rollups ({_COLUMNS}) VALUES ({', '.join('?' * (len(DIMS) + 6 + len(SUMS)))})",  # noqa: S608
-            (*key, acc.n, acc.errors, acc.dur_sum, acc.dur_max, *acc.sums, json.dumps(acc.hist, separators=(",", ":"))),
+            (*key, acc.n, acc.errors, acc.dur_sum, acc.dur_max, *acc.sums, _hist_text(acc.hist)),
         )
 
 
