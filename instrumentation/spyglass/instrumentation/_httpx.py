@@ -259,7 +259,7 @@ class _Parser:
             if data == "[DONE]":
                 continue
             try:
-                payload = json.loads(data)
+                payload = json.loads(data, object_hook=f.Obj)
             except ValueError:
                 continue
             self.recorder.chunk((event, payload))

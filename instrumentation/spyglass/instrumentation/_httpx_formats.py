@@ -20,7 +20,7 @@ chat and embed. Unknown fields are ignored; a missing field leaves the attribute
 
 One reading of each format: OpenAI and Anthropic bodies and events go through the SDK adapters' own
 readers and accumulators (:mod:`._openai`, :mod:`._anthropic`), which accept plain dicts or, through
-:class:`_View`, attribute access over the wire JSON; so a raw call and an SDK call produce the same span.
+:class:`Obj`, attribute access over the wire JSON; so a raw call and an SDK call produce the same span.
 Gemini and Cohere have no SDK adapter; their readers live here.
 """
 
@@ -101,31 +101,17 @@ def _json_args(value: Any) -> Any:
 # --- OpenAI and OpenAI-compatible: the OpenAI SDK adapter's own readers, fed the wire JSON -----------
 
 
-class _View:
-    """Attribute access over decoded JSON (``chunk.choices[0].delta.content``), as the SDK's models give.
+class Obj(dict[str, Any]):
+    """A decoded JSON object that also reads as attributes (``chunk.choices[0].delta.content``), like SDK models.
 
-    Lets the OpenAI adapter's stream accumulators (written against SDK objects) read wire events, so the
-    HTTP level and the SDK level share one reading of OpenAI's formats. Missing fields read as ``None``.
+    Server-sent events are decoded with ``json.loads(data, object_hook=Obj)``, so the OpenAI and Anthropic
+    adapters' stream accumulators (written against SDK objects) read wire events directly: the HTTP level and
+    the SDK level share one reading of those formats. A missing field reads as ``None``; it is still a ``dict``
+    for every reader that takes dicts. (No wire field is named like a ``dict`` method the accumulators use.)
     """
 
-    __slots__ = ("_data",)
-
-    def __init__(self, data: dict[str, Any]) -> None:
-        self._data = data
-
-    def __getattr__(self, name: str) -> Any:
-        return _view(self._data.get(name))
-
-    def get(self, name: str, default: Any = None) -> Any:
-        return _view(self._data.get(name, default))
-
-
-def _view(value: Any) -> Any:
-    if isinstance(value, dict):
-        return _View(value)
-    if isinstance(value, list):
-        return [_view(v) for v in value]
-    return value
+    __slots__ = ()
+    __getattr__ = dict.get  # type: ignore[assignment]
 
 
 def _openai_chat_request(body: Any, inv: LLMInvocation, content: bool) -> None:
@@ -166,7 +152,7 @@ def _reader(read: Callable[[LLMInvocation, Any], None]) -> Callable[[Any, LLMInv
 
 
 class _ViewAccumulator:
-    """An OpenAI adapter accumulator fed ``(event, data)`` pairs as attribute views."""
+    """An SDK adapter's accumulator fed ``(event, data)`` pairs whose data is an :class:`Obj`."""
 
     __slots__ = ("_acc",)
 
@@ -177,8 +163,8 @@ class _ViewAccumulator:
         data = chunk[1]
         if isinstance(data, dict):
             if "choices" not in data and "type" not in data:
-                data = {**data, "choices": []}  # an error or keep-alive object: nothing to accumulate
-            self._acc.accumulate(_View(data))
+                data = Obj(data, choices=[])  # an error or keep-alive object: nothing to accumulate
+            self._acc.accumulate(data)
         return True
 
     def finish(self, inv: LLMInvocation) -> None:
@@ -240,10 +226,8 @@ class _AnthropicStream:
         if self._acc is None:
             legacy = data.get("type") == "completion"
             self._acc = (_anthropic.CompletionAccumulator if legacy else _anthropic.MessagesAccumulator)(self._inv)
-        if isinstance(self._acc, _anthropic.CompletionAccumulator):
+        if isinstance(self._acc, _anthropic.CompletionAccumulator) or isinstance(data.get("type"), str):
             self._acc.accumulate(data)
-        elif isinstance(data.get("type"), str):
-            self._acc.accumulate(_View(data))
         return True
 
     def finish(self, inv: LLMInvocation) -> None:
