@@ -13,7 +13,7 @@ from opentelemetry.sdk.environment_variables import OTEL_RESOURCE_ATTRIBUTES
 
 from spyglass.store._demo import run_app
 from spyglass.testing import sample_app
-from tests.phoenix import Phoenix, phoenix  # noqa: F401 (the session fixture)
+from tests.phoenix import Phoenix
 from tests.test_demo_app import expected_calls
 
 PROJECT = "spyglass-demo"
@@ -29,7 +29,7 @@ def _flattened(attrs: dict[str, Any], prefix: str) -> str:
 @pytest.mark.phoenix
 @pytest.mark.timeout(400)
 def test_phoenix_shows_every_demo_call_as_an_llm_span_with_tokens_and_messages(
-    phoenix: Phoenix,  # noqa: F811 (the imported fixture)
+    phoenix: Phoenix,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv(OTEL_RESOURCE_ATTRIBUTES, f"{PHOENIX_PROJECT_ATTRIBUTE}={PROJECT}")
