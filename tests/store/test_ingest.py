@@ -282,3 +282,24 @@ def test_otlp_http_is_also_served_on_the_api_port(server: StoreServer) -> None:
     resp = request("POST", server.api + "/v1/traces", body=body, headers={"content-type": "application/json"})
     assert resp.status == 200
     assert server.get("/api/v1/spans", name="via-api-port-0").json()["items"][0]["service"] == "js-app"
+
+
+def test_a_failed_write_is_retryable_and_fails_only_its_own_request(server: StoreServer) -> None:
+    # A real SQLite failure for one request's spans: a trigger that aborts inserts of spans named "poison".
+    conn = sqlite3.connect(server.db, isolation_level=None)
+    conn.execute(
+        "CREATE TRIGGER poison BEFORE INSERT ON spans WHEN NEW.name = 'poison' "
+        "BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+    )
+    try:
+        bad = server.post_otlp(_one_span_request("poison", 9).SerializeToString(), "application/x-protobuf")
+        good = server.post_otlp(_one_span_request("fine", 10).SerializeToString(), "application/x-protobuf")
+        assert bad.status == 503 and int(bad.headers["retry-after"]) >= 1
+        assert good.status == 200
+    finally:
+        conn.execute("DROP TRIGGER poison")
+        conn.close()
+    # The exporter's retry now goes through.
+    again = server.post_otlp(_one_span_request("poison", 9).SerializeToString(), "application/x-protobuf")
+    assert again.status == 200
+    assert {i["name"] for i in server.get("/api/v1/spans").json()["items"]} == {"poison", "fine"}

@@ -183,7 +183,14 @@ async def otlp_traces(request: Request) -> Response:
         response = _error_response(503, f"the store is busy ({exc}); retry later", None, request)
         response.headers["Retry-After"] = str(RETRY_AFTER_S)
         return response
-    await asyncio.wait_for(asyncio.wrap_future(future), ACK_TIMEOUT_S)
+    try:
+        await asyncio.wait_for(asyncio.wrap_future(future), ACK_TIMEOUT_S)
+    except Exception as exc:
+        # Not written (disk full, locked too long...): a retryable answer, so the exporter sends them again.
+        log.warning("writing spans failed", exc_info=True)
+        response = _error_response(503, f"writing spans failed ({type(exc).__name__}); retry later", None, request)
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return response
     resp = ExportTraceServiceResponse()
     if decoded.rejected:
         resp.partial_success.rejected_spans = decoded.rejected
