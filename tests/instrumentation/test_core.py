@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from opentelemetry.util.types import AttributeValue
 
 from spyglass.instrumentation._config import DEFAULT_CONTENT_MAX_LENGTH, load_settings, parse_capture
 from spyglass.instrumentation._content import blob_part, data_url_part, truncate_json
@@ -168,3 +169,85 @@ def test_truncation_property(msgs: list[Any], limit: int) -> None:
     validate(out, "InputMessages")
     if not cut:
         assert out == msgs
+
+
+# --- batched histogram points (a stream's time_per_output_chunk) ----------------------------------
+
+
+def _histogram_points(reader: Any) -> list[tuple[Any, ...]]:
+    data = reader.get_metrics_data()
+    out = []
+    for rm in data.resource_metrics if data else ():
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                for p in metric.data.data_points:
+                    buckets = getattr(p, "bucket_counts", None)
+                    if buckets is None:  # exponential: positive buckets
+                        buckets = (p.scale, p.zero_count, tuple(p.positive.bucket_counts))
+                    point = (p.count, p.sum, p.min, p.max, tuple(buckets), len(p.exemplars))
+                    out.append((metric.name, dict(p.attributes), *point))
+    return sorted(out, key=repr)
+
+
+@pytest.mark.parametrize(
+    "setup", ["cumulative", "delta", "view-keys", "exponential", "two-readers", "sampled-parent", "exemplars"]
+)
+def test_record_batch_equals_recording_each_point(setup: str) -> None:
+    from opentelemetry import trace
+    from opentelemetry.sdk.metrics import Histogram as SDKHistogram
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics._internal.exemplar import AlwaysOnExemplarFilter
+    from opentelemetry.sdk.metrics.export import AggregationTemporality, InMemoryMetricReader
+    from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation, View
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from spyglass.instrumentation import _histograms
+    from spyglass.instrumentation._histograms import record_batch
+
+    assert _histograms._FAST  # the installed SDK has the structures the fast path reads
+
+    def provider() -> tuple[Any, list[Any]]:
+        temporality: dict[type, AggregationTemporality] | None = None
+        if setup == "delta":
+            temporality = {SDKHistogram: AggregationTemporality.DELTA}
+        readers = [InMemoryMetricReader(preferred_temporality=temporality)]
+        if setup == "two-readers":
+            readers.append(InMemoryMetricReader(preferred_temporality={SDKHistogram: AggregationTemporality.DELTA}))
+        views = []
+        if setup == "view-keys":
+            views = [View(instrument_name="h", attribute_keys={"gen_ai.operation.name"})]
+        elif setup == "exponential":
+            views = [View(instrument_name="h", aggregation=ExponentialBucketHistogramAggregation())]
+        kw: dict[str, Any] = {"exemplar_filter": AlwaysOnExemplarFilter()} if setup == "exemplars" else {}
+        return MeterProvider(metric_readers=readers, views=views, **kw), readers
+
+    batched, batched_readers = provider()
+    single, single_readers = provider()
+    bh = batched.get_meter("m").create_histogram("h", explicit_bucket_boundaries_advisory=[0.001, 0.01, 0.1, 1.0])
+    sh = single.get_meter("m").create_histogram("h", explicit_bucket_boundaries_advisory=[0.001, 0.01, 0.1, 1.0])
+    attrs: dict[str, AttributeValue] = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai"}
+    attrs["server.port"] = 443
+    calls = 0
+    public_record = bh.record
+
+    def counting_record(*args: Any, **kwargs: Any) -> None:
+        nonlocal calls
+        calls += 1
+        public_record(*args, **kwargs)
+
+    bh.record = counting_record  # type: ignore[method-assign]
+    tracer = TracerProvider().get_tracer("t")
+    batches = [[0.0005, 0.02, 0.3, 0.02, 7.0, 0.0], [0.04] * 30, [0.2]]
+    # Under a sampled parent span the (default, trace-based) exemplar filter wants exemplars: that is the
+    # per-measurement path; without one, explicit buckets are merged.
+    parent = tracer.start_span("parent") if setup in ("sampled-parent", "exemplars") else trace.INVALID_SPAN
+    for i, values in enumerate(batches):
+        with trace.use_span(parent):
+            record_batch(bh, values, attrs)
+            for v in values:
+                sh.record(v, attrs)
+        if i == 1:  # a collection between batches (a delta reader starts new aggregations)
+            assert [_histogram_points(r) for r in batched_readers] == [_histogram_points(r) for r in single_readers]
+    assert calls == len(batches)  # one public record per batch: the rest went the batched way
+    assert [_histogram_points(r) for r in batched_readers] == [_histogram_points(r) for r in single_readers]
+    assert trace.get_current_span() is trace.INVALID_SPAN

@@ -11,8 +11,9 @@ returns ``SyncStreamProxy(stream, recorder)`` / ``AsyncStreamProxy(stream, recor
   for);
 - calls ``recorder.accumulate(chunk)`` for each chunk, guarded: an error there is logged once and the
   recorder stops accumulating, the stream goes on;
-- measures time to first chunk and the interval before every later chunk (kept in a list, recorded as
-  metrics at the end: appending is the only per-chunk cost);
+- takes a timestamp per chunk (a list append: the only per-chunk timing cost); time to first chunk and
+  the interval before every later chunk are worked out at the end and recorded as metrics then (the
+  intervals in one batch, :func:`~._histograms.record_batch`);
 - ends the span **exactly once**, on whichever comes first: exhaustion (``StopIteration``), an exception
   from the stream (ERROR, ``error.type``, re-raised unchanged), ``close()``/``aclose()``, context-manager
   exit, closing the underlying ``response`` (what the SDKs' ``.stream()`` helpers do on exit), or garbage
@@ -28,6 +29,7 @@ the invocation before :meth:`LLMTelemetry.finish` records it.
 from __future__ import annotations
 
 import time
+from itertools import islice
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -57,7 +59,7 @@ class Accumulator(Protocol):
 class StreamRecorder:
     """State of one streamed LM call. ``end`` is idempotent."""
 
-    __slots__ = ("_last", "acc", "broken", "count", "ended", "intervals", "inv", "span", "tel")
+    __slots__ = ("acc", "broken", "ended", "inv", "span", "tel", "times")
 
     def __init__(self, tel: LLMTelemetry, inv: LLMInvocation, span: Span, acc: Accumulator | None) -> None:
         self.tel = tel
@@ -66,19 +68,16 @@ class StreamRecorder:
         self.acc = acc
         self.broken = acc is None
         self.ended = False
-        self.count = 0
-        self.intervals: list[float] = []
-        self._last = 0.0
+        self.times: list[float] = []
+        """``perf_counter()`` at each chunk; intervals are worked out once, at the end."""
+
+    @property
+    def count(self) -> int:
+        return len(self.times)
 
     def chunk(self, chunk: Any) -> bool:
         """Record one chunk; the return value says whether the application sees it."""
-        now = _perf()
-        if self.count == 0:
-            self.inv.time_to_first_chunk = now - self.inv.start_time
-        else:
-            self.intervals.append(now - self._last)
-        self._last = now
-        self.count += 1
+        self.times.append(_perf())
         if self.broken:
             return True
         try:
@@ -93,8 +92,13 @@ class StreamRecorder:
             return
         self.ended = True
         inv = self.inv
-        inv.chunk_count = self.count
-        inv.chunk_intervals = self.intervals
+        times = self.times
+        inv.chunk_count = len(times)
+        if times:
+            inv.time_to_first_chunk = times[0] - inv.start_time
+            inv.chunk_intervals = [b - a for a, b in zip(times, islice(times, 1, None), strict=False)]
+        else:
+            inv.chunk_intervals = []
         if self.acc is not None and not self.broken:
             try:
                 self.acc.finish(inv)

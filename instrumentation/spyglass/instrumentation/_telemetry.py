@@ -62,6 +62,7 @@ from spyglass.semconv.values import INFERENCE_OPERATIONS, OperationName, TokenTy
 
 from ._config import Settings
 from ._content import ContentPolicy
+from ._histograms import record_batch
 
 _log = logging.getLogger("spyglass.instrumentation")
 
@@ -389,9 +390,7 @@ class LLMTelemetry:
             if inv.time_to_first_chunk is not None:
                 self.ttfc.record(inv.time_to_first_chunk, m)
             if inv.chunk_intervals:
-                record = self.tpoc.record
-                for dt in inv.chunk_intervals:
-                    record(dt, m)
+                record_batch(self.tpoc, inv.chunk_intervals, m)
 
 
 def _json_loads(text: str) -> Any:
