@@ -70,6 +70,7 @@ FILTERS: list[tuple[str, Params, Callable[[Call, Corpus], bool]]] = [
     ("full text two words", [("q", "alpha echo")], lambda c, _: {"alpha", "echo"} <= c.words),
     ("full text prefix", [("q", "jul*")], lambda c, _: "juliet" in c.words),
     ("full text phrase", [("q", '"question 17"')], lambda c, _: c.prompt.endswith("question 17")),
+    ("full text with punctuation", [("q", "sum(a1:a9)")], lambda c, _: "=SUM(A1:A9)" in c.prompt),
     (
         "full text + filter",
         [("q", "golf"), ("model", "gpt-4o-mini")],
@@ -265,3 +266,13 @@ def test_openapi_document_lists_the_api(corpus_server: tuple[StoreServer, Corpus
         "limit",
         "cursor",
     } <= names
+
+
+def test_fts_syntax_in_the_search_text_is_not_interpreted(corpus_server: tuple[StoreServer, Corpus]) -> None:
+    server, corpus = corpus_server
+    # OR, NEAR, -, column filters and quotes are words to look for, not FTS5 syntax.
+    for q in ("alpha OR echo", 'NEAR("alpha" "echo")', "-alpha", "input_text:alpha", '"unbalanced'):
+        resp = server.get("/api/v1/spans", q=q, limit=1000)
+        assert resp.status == 200, (q, resp.text)
+    got = {i["span_id"] for i in server.get("/api/v1/spans", q="alpha OR echo", limit=1000).json()["items"]}
+    assert got == {c.span_id for c in corpus.calls if {"alpha", "echo"} <= c.words and "or" in c.words}

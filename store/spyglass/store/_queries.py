@@ -39,6 +39,7 @@ from typing import Any
 from spyglass.store import _rollups
 from spyglass.store._errors import BadRequest, NotFound
 from spyglass.store._records import normalise
+from spyglass.store._schema import WORD
 
 DEFAULT_LIMIT = 50
 FTS_DRIVE_LIMIT = 2000
@@ -307,8 +308,12 @@ class Filters:
             args.append(self.dataset)
         if self.q:
             column = "id" if fts_drives else "+id"
+            match, phrases = fts_search(self.q)
             clauses.append(f"{column} IN (SELECT rowid FROM spans_fts WHERE spans_fts MATCH ?)")  # noqa: S608
-            args.append(fts_query(self.q))
+            args.append(match)
+            for phrase in phrases:
+                clauses.append(f"phrase_match({_SEARCH_TEXT}, ?)")
+                args.append(phrase)
         return (" AND ".join(clauses) or "1"), args
 
     def to_params(self) -> dict[str, list[str]]:
@@ -341,22 +346,41 @@ def _typed(value: str) -> Any:
 
 
 _FTS_TOKEN = re.compile(r'"[^"]*"|\S+')
+_SEARCH_TEXT = (
+    "coalesce(input_text, '') || char(10) || coalesce(output_text, '') || char(10) || coalesce(tool_args, '')"
+)
+
+
+def fts_search(text: str) -> tuple[str, list[str]]:
+    """A user's search text as a safe FTS5 query plus the phrases rows must also contain.
+
+    Every word must appear; ``"a b"`` (or a word with punctuation, ``gpt-4o``) is a phrase; a trailing
+    ``*`` is a prefix search. FTS5 syntax characters are never interpreted: the index (``detail=none``, see
+    migration ``0005``) gets single quoted words, and phrases are checked on the matching rows with
+    :func:`spyglass.store._schema.phrase_match`.
+    """
+    terms: list[str] = []
+    phrases: list[str] = []
+    for token in _FTS_TOKEN.findall(text):
+        quoted = token.startswith('"') and token.endswith('"') and len(token) >= 2
+        prefix = token.endswith("*") and not quoted
+        raw = token[1:-1] if quoted else token.strip('"').rstrip("*")
+        words = WORD.findall(raw)
+        if not words:
+            continue
+        terms.extend(f'"{w}"' for w in words)
+        if prefix:
+            terms[-1] += "*"
+        if len(words) > 1:
+            phrases.append(" ".join(w.lower() for w in words))
+    if not terms:
+        raise BadRequest("q: the search text has no words")
+    return " ".join(terms), phrases
 
 
 def fts_query(text: str) -> str:
-    """A user's search text as a safe FTS5 query: every word must appear; ``"a b"`` is a phrase;
-    a trailing ``*`` is a prefix search. FTS5 syntax characters are quoted, never interpreted."""
-    terms = []
-    for token in _FTS_TOKEN.findall(text):
-        prefix = token.endswith("*") and not token.startswith('"')
-        word = token.strip('"').rstrip("*") if not token.startswith('"') else token[1:-1]
-        if not word.strip():
-            continue
-        quoted = '"' + word.replace('"', '""') + '"'
-        terms.append(quoted + ("*" if prefix else ""))
-    if not terms:
-        raise BadRequest("q: the search text has no words")
-    return " ".join(terms)
+    """The FTS5 part of :func:`fts_search`."""
+    return fts_search(text)[0]
 
 
 # --- items ---------------------------------------------------------------------------------------
