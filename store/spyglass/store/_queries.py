@@ -927,26 +927,29 @@ def _from_cells(
         agg = _merge([acc.agg()])
         return _summarise(_latency(acc.hist, None), agg)
 
-    out = summary(combine(list(cells.values())))
-    out["filters"] = filters.to_params()
-    out["group_by"] = group_by
-    out["groups"] = []
-    out["buckets"] = []
+    merged: list[tuple[Any, _rollups.Acc]] = []
     if group_by:
         groups: dict[Any, list[_rollups.Acc]] = {}
         for (g, _), acc in cells.items():
             groups.setdefault(g, []).append(acc)
         merged = [(key, combine(accs)) for key, accs in groups.items()]
         merged.sort(key=lambda kv: (-kv[1].n, "" if kv[0] is None else str(kv[0])))
-        out["groups"] = [{"key": key, **summary(acc)} for key, acc in merged]
+    bucketed: list[tuple[Any, _rollups.Acc]] = []
     if width:
         buckets: dict[Any, list[_rollups.Acc]] = {}
         for (_, b), acc in cells.items():
             buckets.setdefault(b, []).append(acc)
+        bucketed = [(key, combine(buckets[key])) for key in sorted(buckets)]
+    # The total from the fewest partial sums (histogram merges are the cost here).
+    parts = min((merged, bucketed), key=len) if merged and bucketed else (merged or bucketed)
+    total = combine([acc for _, acc in parts] if parts else list(cells.values()))
+    out = summary(total)
+    out["filters"] = filters.to_params()
+    out["group_by"] = group_by
+    out["groups"] = [{"key": key, **summary(acc)} for key, acc in merged]
+    out["buckets"] = [{"start_ns": key, "start": _iso(key), **summary(acc)} for key, acc in bucketed]
+    if width:
         out["bucket_ns"] = width
-        out["buckets"] = [
-            {"start_ns": key, "start": _iso(key), **summary(combine(buckets[key]))} for key in sorted(buckets)
-        ]
     return out
 
 
