@@ -202,7 +202,7 @@ def test_record_batch_equals_recording_each_point(setup: str) -> None:
     from opentelemetry.sdk.trace import TracerProvider
 
     from spyglass.instrumentation import _histograms
-    from spyglass.instrumentation._histograms import record_batch
+    from spyglass.instrumentation._histograms import record, record_batch
 
     assert _histograms._FAST  # the installed SDK has the structures the fast path reads
 
@@ -227,6 +227,7 @@ def test_record_batch_equals_recording_each_point(setup: str) -> None:
     sh = single.get_meter("m").create_histogram("h", explicit_bucket_boundaries_advisory=[0.001, 0.01, 0.1, 1.0])
     attrs: dict[str, AttributeValue] = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai"}
     attrs["server.port"] = 443
+    error_attrs = {**attrs, "error.type": "x"}  # the callers keep one dict per attribute set
     calls = 0
     public_record = bh.record
 
@@ -244,10 +245,16 @@ def test_record_batch_equals_recording_each_point(setup: str) -> None:
     for i, values in enumerate(batches):
         with trace.use_span(parent):
             record_batch(bh, values, attrs)
-            for v in values:
+            record(bh, values[0] * 3, attrs)  # single points (the per-call metrics) take the same path
+            record(bh, 1.5, error_attrs)
+            for v in [*values, values[0] * 3]:
                 sh.record(v, attrs)
+            sh.record(1.5, {**attrs, "error.type": "x"})
         if i == 1:  # a collection between batches (a delta reader starts new aggregations)
             assert [_histogram_points(r) for r in batched_readers] == [_histogram_points(r) for r in single_readers]
-    assert calls == len(batches)  # one public record per batch: the rest went the batched way
+    assert calls == 2  # the first point of each attribute set: later ones went the fast way
+    record(bh, 0.5, dict(attrs))  # an equal dict that is not the kept one: the public path, same result
+    sh.record(0.5, attrs)
+    assert calls == 3
     assert [_histogram_points(r) for r in batched_readers] == [_histogram_points(r) for r in single_readers]
     assert trace.get_current_span() is trace.INVALID_SPAN

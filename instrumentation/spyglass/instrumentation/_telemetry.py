@@ -62,7 +62,7 @@ from spyglass.semconv.values import INFERENCE_OPERATIONS, OperationName, TokenTy
 
 from ._config import Settings
 from ._content import ContentPolicy
-from ._histograms import record_batch
+from ._histograms import record, record_batch
 
 _log = logging.getLogger("spyglass.instrumentation")
 
@@ -73,6 +73,9 @@ _FETCH_RESPONSE = OperationName.FETCH_RESPONSE.value
 _INPUT = TokenType.INPUT.value
 _OUTPUT = TokenType.OUTPUT.value
 _OTHER = gen_ai.ERROR_TYPE_OTHER
+_METRIC_ATTRIBUTE_SETS = 512
+"""Metric attribute dicts kept per instrumentor (model x server x error type combinations seen)."""
+_MetricAttributes = tuple[dict[str, AttributeValue], dict[str, AttributeValue], dict[str, AttributeValue]]
 
 
 def llm_span_active(ctx: otel_context.Context | None = None) -> bool:
@@ -203,6 +206,7 @@ class LLMTelemetry:
             description="Time between consecutive chunks of a streamed response",
             explicit_bucket_boundaries_advisory=buckets,
         )
+        self._metric_attrs: dict[tuple[Any, ...], _MetricAttributes] = {}
         self._event_logger: Any = None
         if settings.emit_event:
             try:
@@ -365,7 +369,23 @@ class LLMTelemetry:
             context=trace.set_span_in_context(span),
         )
 
-    def _record_metrics(self, inv: LLMInvocation, duration: float, error_type: str | None) -> None:
+    def _metric_attributes(self, inv: LLMInvocation, error_type: str | None) -> _MetricAttributes:
+        """The metric attribute dicts (all points, input tokens, output tokens), one set per combination.
+
+        Kept and reused, never changed: :mod:`._histograms` recognises a dict by identity.
+        """
+        key = (
+            inv.operation,
+            inv.provider,
+            inv.request_model,
+            inv.response_model,
+            inv.server_address,
+            inv.server_port,
+            error_type,
+        )
+        kept = self._metric_attrs.get(key)
+        if kept is not None:
+            return kept
         m: dict[str, AttributeValue] = {
             gen_ai.OPERATION_NAME: inv.operation,
             gen_ai.PROVIDER_NAME: inv.provider,
@@ -380,15 +400,24 @@ class LLMTelemetry:
                 m[gen_ai.SERVER_PORT] = inv.server_port
         if error_type is not None:
             m[gen_ai.ERROR_TYPE] = error_type
-        self.duration.record(duration, m)
+        kept = (m, {**m, gen_ai.TOKEN_TYPE: _INPUT}, {**m, gen_ai.TOKEN_TYPE: _OUTPUT})
+        if len(self._metric_attrs) >= _METRIC_ATTRIBUTE_SETS:
+            self._metric_attrs.clear()
+        self._metric_attrs[key] = kept
+        return kept
+
+    def _record_metrics(self, inv: LLMInvocation, duration: float, error_type: str | None) -> None:
+        m, m_input, m_output = self._metric_attributes(inv, error_type)
+        # Through _histograms: the same data points as Histogram.record, at a fraction of its cost.
+        record(self.duration, duration, m)
         if inv.operation != _FETCH_RESPONSE and error_type is None:
             if inv.input_tokens is not None:
-                self.token_usage.record(inv.input_tokens, {**m, gen_ai.TOKEN_TYPE: _INPUT})
+                record(self.token_usage, inv.input_tokens, m_input)
             if inv.output_tokens is not None and inv.operation in INFERENCE_OPERATIONS:
-                self.token_usage.record(inv.output_tokens, {**m, gen_ai.TOKEN_TYPE: _OUTPUT})
+                record(self.token_usage, inv.output_tokens, m_output)
         if inv.streaming:
             if inv.time_to_first_chunk is not None:
-                self.ttfc.record(inv.time_to_first_chunk, m)
+                record(self.ttfc, inv.time_to_first_chunk, m)
             if inv.chunk_intervals:
                 record_batch(self.tpoc, inv.chunk_intervals, m)
 
