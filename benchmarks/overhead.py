@@ -129,6 +129,80 @@ def _spyglass_http(tp: Any, mp: Any) -> None:
     HttpxInstrumentor().instrument(tracer_provider=tp, meter_provider=mp)
 
 
+def _floor_span(tp: Any, mp: Any) -> None:
+    _floor(tp, None)
+
+
+def _floor(tp: Any, mp: Any) -> None:
+    """The OpenTelemetry SDK's own work for what Spyglass records, with no Spyglass code on the call path.
+
+    One CLIENT span started with exactly the attributes Spyglass's span ends up with for this call (captured
+    from a Spyglass span first, content included), ended after the call; the same metric points through
+    the public ``Histogram.record`` (duration, input and output tokens per call; for streams time to first
+    chunk and one ``time_per_output_chunk`` point per later chunk). Nothing is extracted or serialized.
+    Without a meter provider (``floor-span``), the span alone.
+    """
+    import time
+
+    import wrapt
+    from openai import _base_client
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.trace import SpanKind
+
+    from spyglass.instrumentation import OpenAIInstrumentor
+    from spyglass.semconv import gen_ai
+    from spyglass.semconv import metrics as gm
+
+    capture_tp, exporter = TracerProvider(), InMemorySpanExporter()
+    capture_tp.add_span_processor(SimpleSpanProcessor(exporter))
+    instrumentor = OpenAIInstrumentor()
+    instrumentor.instrument(tracer_provider=capture_tp)
+    make_openai_workloads()["call"]()
+    instrumentor.uninstrument()
+    span = exporter.get_finished_spans()[-1]
+    attrs, name = dict(span.attributes or {}), span.name
+    from opentelemetry.metrics import NoOpMeterProvider
+
+    tracer, meter = tp.get_tracer("floor"), (mp or NoOpMeterProvider()).get_meter("floor")
+    buckets = list(gm.DURATION_BUCKETS)
+    duration = meter.create_histogram(gm.CLIENT_OPERATION_DURATION, explicit_bucket_boundaries_advisory=buckets)
+    tokens = meter.create_histogram(gm.CLIENT_TOKEN_USAGE, explicit_bucket_boundaries_advisory=list(gm.TOKEN_BUCKETS))
+    ttfc = meter.create_histogram(gm.CLIENT_TIME_TO_FIRST_CHUNK, explicit_bucket_boundaries_advisory=buckets)
+    tpoc = meter.create_histogram(gm.CLIENT_TIME_PER_OUTPUT_CHUNK, explicit_bucket_boundaries_advisory=buckets)
+    keys = (gen_ai.OPERATION_NAME, gen_ai.PROVIDER_NAME, gen_ai.REQUEST_MODEL, gen_ai.RESPONSE_MODEL)
+    m = {k: attrs[k] for k in (*keys, gen_ai.SERVER_ADDRESS, gen_ai.SERVER_PORT) if k in attrs}
+
+    def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        span = tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attrs)
+        result = wrapped(*args, **kwargs)
+        if not kwargs.get("stream"):
+            span.end()
+            duration.record(time.perf_counter() - t0, m)
+            tokens.record(12, {**m, gen_ai.TOKEN_TYPE: "input"})
+            tokens.record(40, {**m, gen_ai.TOKEN_TYPE: "output"})
+            return result
+
+        def chunks() -> Any:
+            last = None
+            for chunk in result:
+                now = time.perf_counter()
+                if last is None:
+                    ttfc.record(now - t0, m)
+                else:
+                    tpoc.record(now - last, m)
+                last = now
+                yield chunk
+            span.end()
+            duration.record(time.perf_counter() - t0, m)
+
+        return chunks()
+
+    wrapt.wrap_function_wrapper(_base_client.SyncAPIClient, "request", wrapper)
+
+
 def _official(tp: Any, mp: Any) -> None:
     os.environ["OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"] = "SPAN_ONLY"
     from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor
@@ -176,6 +250,13 @@ VARIANTS: list[Variant] = [
     Variant(
         "spyglass-traces", "Spyglass, traces only (no metrics SDK)", _spyglass_traces_only, "spyglass.instrumentation"
     ),
+    Variant(
+        "floor",
+        "floor: the SDK span with Spyglass's attributes + the metric points, no Spyglass code",
+        _floor,
+        "spyglass.instrumentation",
+    ),
+    Variant("floor-span", "floor, the span alone (no metrics)", _floor_span, "spyglass.instrumentation"),
     Variant(
         "spyglass-http",
         "Spyglass HTTP-level (`HttpxInstrumentor`, no SDK patch)",
@@ -305,7 +386,9 @@ def table(summary: dict[str, Any]) -> str:
     label = {v.name: v.label for v in VARIANTS}
     bare = summary["bare"]["call_us"]
     peers = [
-        s["overhead_us"] for n, s in summary.items() if not n.startswith(("bare", "spyglass")) and "error" not in s
+        s["overhead_us"]
+        for n, s in summary.items()
+        if not n.startswith(("bare", "spyglass", "floor")) and "error" not in s
     ]
     best = min(peers) if peers else None
     lines = [

@@ -163,7 +163,18 @@ class SyncStreamProxy(_StreamProxyBase):
             except BaseException as exc:
                 rec.end(exc)
                 raise
-            if rec.ended or rec.chunk(chunk):
+            # StreamRecorder.chunk, inlined: this runs once per chunk.
+            if rec.ended:
+                return chunk
+            rec.times.append(_perf())
+            if rec.broken:
+                return chunk
+            try:
+                if rec.acc.accumulate(chunk) is not False:  # type: ignore[union-attr]
+                    return chunk
+            except Exception as exc:
+                rec.broken = True
+                log_once("accumulating a stream chunk", exc)
                 return chunk
 
     def close(self) -> Any:
@@ -203,7 +214,17 @@ class AsyncStreamProxy(_StreamProxyBase):
             except BaseException as exc:
                 rec.end(exc)
                 raise
-            if rec.ended or rec.chunk(chunk):
+            if rec.ended:
+                return chunk
+            rec.times.append(_perf())
+            if rec.broken:
+                return chunk
+            try:
+                if rec.acc.accumulate(chunk) is not False:  # type: ignore[union-attr]
+                    return chunk
+            except Exception as exc:
+                rec.broken = True
+                log_once("accumulating a stream chunk", exc)
                 return chunk
 
     async def close(self) -> Any:
