@@ -31,7 +31,7 @@ Composition:
 - **Under an SDK span** (``openai``/``anthropic`` instrumented by Spyglass): the SDK instrumentor marks the
   context (:data:`~spyglass.instrumentation._telemetry.LLM_SPAN_KEY`) and this instrumentor adds nothing,
   so one call is one LLM span. The same holds for any other Spyglass LLM span (DSPy/litellm).
-- **With ``opentelemetry-instrumentation-httpx``**: that package patches the transport, below the seam used
+- **With ``opentelemetry-instrumentation-httpx``** (httpx and httpx2): it patches the transport, below the seam used
   here, so its plain ``POST`` client span is always a child of the LLM span, whichever was instrumented
   first. The trace context it injects names that HTTP span. Nothing is suppressed.
 - Suppressed instrumentation (``suppress_instrumentation()``, as exporters use) is honoured.
