@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import string
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -27,8 +28,9 @@ class Detector:
     gate: Callable[[str], bool]
     validate: Callable[[str], bool] | None = None
     windowed: str = ""
-    """Where the pattern runs: ``""`` the whole text (after the gate); ``"run"``, ``"iban"``, ``"token"`` or
-    ``"at"``: only the matching :class:`Windows`."""
+    """Where the pattern runs: ``""`` the whole text (after the gate); ``"secret"`` / ``"ipv6"`` the whole
+    text when it has a 40-character base64 stretch / two colons with only hex digits between them; ``"run"``,
+    ``"card"``, ``"ssn"``, ``"iban"``, ``"token"`` or ``"at"``: only the matching :class:`Windows`."""
     min_digits: int = 0
     """For ``"run"`` detectors: runs with fewer digits are skipped (most runs in prose are short numbers)."""
     run_needs: str = ""
@@ -90,58 +92,136 @@ def _phone_ok(text: str) -> bool:
 
 
 _RUN_CHARS = "0123456789 ().:/+-"
-_TOKEN_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"  # noqa: S105 (a charset)
+# Key and token characters, plus the "/+=" of base64 secrets (an AWS secret key is 40 of them in a row).
+_TOKEN_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-/+="  # noqa: S105 (a charset)
 # Every ASCII character to "0" (member) or "\x01" (not); other characters stay themselves (never "0").
-_RUN_TABLE = str.maketrans({chr(i): "0" if chr(i) in _RUN_CHARS else "\x01" for i in range(128)})
-_TOKEN_TABLE = str.maketrans({chr(i): "0" if chr(i) in _TOKEN_CHARS else "\x01" for i in range(128)})
-_NOT_MEMBER = re.compile(r"[^0]")
-_DIGIT_TABLE = str.maketrans({chr(i): "0" if chr(i).isdigit() else "\x01" for i in range(128)})
+_RUN_BYTES = bytes(ord("0") if i < 128 and chr(i) in _RUN_CHARS else ord("x") for i in range(256))
+_TOKEN_BYTES = bytes(ord("0") if i < 128 and chr(i) in _TOKEN_CHARS else ord("x") for i in range(256))
+_CARD_BYTES = bytes(ord("0") if i < 128 and chr(i) in "0123456789 -" else ord("x") for i in range(256))
 _UPPER_PAIR = re.compile(r"[A-Z]{2}\d\d")
-# Capitals to "A", digits to "0": an IBAN starts with "AA00" (country code, check digits) in this alphabet.
-_IBAN_TABLE = str.maketrans(
-    {chr(i): "A" if "A" <= chr(i) <= "Z" else "0" if chr(i).isdigit() else "\x01" for i in range(128)}
-)
 _MIN_RUN = 8  # the shortest value any digit-based detector accepts ("10.0.0.1", "+4930901820")
 _MIN_TOKEN = 20  # the shortest key or token (an AWS key id: AKIA + 16)
+_MIN_SECRET = 40  # an AWS secret access key
+_MIN_CARD = 13
 _IBAN_BEFORE = 40  # an IBAN's country code and bank letters can precede its longest digit run
 _IBAN_AFTER = 8
 _EMAIL_BEFORE = 65  # the local part is at most 64 characters
 _EMAIL_AFTER = 256
 
 
-def _member_spans(text: str, table: dict[int, str], min_len: int) -> list[tuple[int, int]]:
-    """``(start, end)`` of every stretch of at least ``min_len`` member characters of ``table``."""
-    t = text.translate(table)
-    needle = "0" * min_len
+def _member_spans(data: bytes, table: bytes, min_len: int) -> list[tuple[int, int]]:
+    """``(start, end)`` of every stretch of at least ``min_len`` member bytes of ``table`` (members to ``0``,
+    the rest to ``x``) in ``data``, one byte per character (see :meth:`Windows.data`)."""
     out: list[tuple[int, int]] = []
-    pos = t.find(needle)
-    if pos < 0:
-        return out
-    n = len(t)
-    ascii_only = t.isascii()  # then every non-member is "\x01" and str.find ends a stretch
+    b = data.translate(table)
+    needle = b"0" * min_len
+    pos = b.find(needle)
     while pos >= 0:
-        if ascii_only:
-            end = t.find("\x01", pos + min_len)
-            if end < 0:
-                end = n
-        else:
-            m = _NOT_MEMBER.search(t, pos + min_len)
-            end = m.start() if m is not None else n
+        end = b.find(b"x", pos + min_len)
+        if end < 0:
+            end = len(b)
         out.append((pos, end))
-        pos = t.find(needle, end)
+        pos = b.find(needle, end)
     return out
+
+
+# Byte-level profiles of a text, each one ``bytes.translate`` (a C loop) that lets ``in`` tests rule whole
+# detectors out before any window or regex work. They work on :meth:`Windows.data`, one byte per character.
+def _table(mapping: dict[str, str]) -> bytes:
+    return bytes(ord(mapping.get(chr(i), "x")) if i < 128 else ord("x") for i in range(256))
+
+
+_DIGITS = "0123456789"
+# Digits to "0", the separators of numeric values to "-", capitals to "A": an SSN is "000-00-0000", the end
+# of a North American phone number "-000-0000", an IBAN starts with "AA00". Positions are the text's.
+_SHAPE_TABLE = _table(
+    {**dict.fromkeys(_DIGITS, "0"), **dict.fromkeys(" .-", "-"), **dict.fromkeys(string.ascii_uppercase, "A")}
+)
+_SSN_SHAPE = b"000-00-0000"
+# Digits to "0" with card separators deleted: a card number is 13 zeros in a row (and a date is not).
+_CARD_TABLE = _table(dict.fromkeys(_DIGITS, "0"))
+_CARD_DELETE = b" -"
+# Hex digits deleted, dots and colons kept: a dotted quad is "..." and an IPv6 address holds "::".
+_HEX = (_DIGITS + "abcdefABCDEF").encode()
+_ADDRESS_TABLE = _table({".": ".", ":": ":"})
 
 
 class Windows:
     """The candidate windows of one text, each computed on first use."""
 
-    __slots__ = ("_iban", "_runs", "_tokens", "text")
+    __slots__ = ("_addresses", "_cards", "_data", "_iban", "_runs", "_shape", "_token_max", "_tokens", "text")
 
     def __init__(self, text: str) -> None:
         self.text = text
         self._runs: list[tuple[int, int, str, int]] | None = None
         self._tokens: list[tuple[int, int]] | None = None
+        self._token_max = 0
         self._iban: list[tuple[int, int]] | None = None
+        self._cards: list[tuple[int, int]] | None = None
+        self._shape: bytes | None = None
+        self._data: bytes | None = None
+        self._addresses: bytes | None = None
+
+    def data(self) -> bytes:
+        """The text as bytes, one per character (non-ASCII characters become ``?``), so that offsets into
+        it and into every profile of it are offsets into the text."""
+        if self._data is None:
+            self._data = self.text.encode("ascii", "replace")
+        return self._data
+
+    def shape(self) -> bytes:
+        """The text through ``_SHAPE_TABLE`` (see there)."""
+        if self._shape is None:
+            self._shape = self.data().translate(_SHAPE_TABLE)
+        return self._shape
+
+    def may_match(self, name: str) -> bool:
+        """``False`` proves that the numeric detector ``name`` (``CARD``, ``SSN``, ``PHONE``, ``IP_ADDRESS``,
+        ``IPV6``, ``IBAN``) cannot match anywhere in the text: each test is a substring every match must hold."""
+        if name == "CARD":
+            return bool(self.cards())
+        if name == "SSN":
+            return _SSN_SHAPE in self.shape()
+        if name == "PHONE":
+            return "+" in self.text or b"-000-0000" in self.shape()
+        if name == "IP_ADDRESS":
+            return b"..." in self.addresses()
+        if name == "IPV6":
+            return b"::" in self.addresses()
+        if name == "IBAN":
+            return b"AA00" in self.shape()
+        return True
+
+    def addresses(self) -> bytes:
+        if self._addresses is None:
+            self._addresses = self.data().translate(_ADDRESS_TABLE, _HEX)
+        return self._addresses
+
+    def ssns(self) -> list[tuple[int, int]]:
+        """A window (plus two characters for the look-ahead) around every ``000-00-0000`` of the shape."""
+        shape = self.shape()
+        n = len(shape)
+        out: list[tuple[int, int]] = []
+        pos = shape.find(_SSN_SHAPE)
+        while pos >= 0:
+            out.append((pos, min(pos + len(_SSN_SHAPE) + 2, n)))
+            pos = shape.find(_SSN_SHAPE, pos + 1)
+        return out
+
+    def cards(self) -> list[tuple[int, int]]:
+        """Stretches of digits, spaces and dashes holding at least 13 digits (where a card number can be), plus
+        two characters after for the look-ahead."""
+        if self._cards is None:
+            out: list[tuple[int, int]] = []
+            self._cards = out
+            data = self.data()
+            if b"0" * _MIN_CARD not in data.translate(_CARD_TABLE, _CARD_DELETE):
+                return out
+            n = len(data)
+            for s, e in _member_spans(data, _CARD_BYTES, _MIN_CARD):
+                if e - s - data.count(b" ", s, e) - data.count(b"-", s, e) >= _MIN_CARD:  # digits
+                    out.append((s, min(e + 2, n)))
+        return self._cards
 
     def runs(self) -> list[tuple[int, int, str, int]]:
         """Runs of digits and separators that could hold a value: ``(start, end, text, digit count)``.
@@ -153,11 +233,11 @@ class Windows:
             text = self.text
             n = len(text)
             runs = []
-            spans = _member_spans(text, _RUN_TABLE, _MIN_RUN)
+            spans = _member_spans(self.data(), _RUN_BYTES, _MIN_RUN)
             if spans:
-                digits_only = text.translate(_DIGIT_TABLE)
+                digits_only = self.data().translate(_CARD_TABLE)
                 for s, e in spans:
-                    digits = digits_only.count("0", s, e)
+                    digits = digits_only.count(b"0", s, e)
                     # Phones, cards, SSNs and IBANs have 7+ digits; a dotted quad has 4+ and three dots.
                     if digits < 7 and (digits < 4 or text.count(".", s, e) < 3):
                         continue
@@ -175,8 +255,10 @@ class Windows:
         n = len(text)
         out: list[tuple[int, int]] = []
         self._iban = out
+        if not self.may_match("IBAN"):
+            return out
         runs = [r for r in self.runs() if r[3] >= 8]
-        if not runs or "AA00" not in text.translate(_IBAN_TABLE):
+        if not runs:
             return out
         for s, e, _run, digits in runs:
             if digits < 8:  # every IBAN format has a run of at least 8 digits after its country code
@@ -192,11 +274,18 @@ class Windows:
         return out
 
     def tokens(self) -> list[tuple[int, int]]:
-        """Stretches of at least 20 ``[A-Za-z0-9_-]`` characters (keys and tokens), plus one character after."""
+        """Stretches of at least 20 ``[A-Za-z0-9_/+=-]`` characters (keys and tokens), plus one character after."""
         if self._tokens is None:
             n = len(self.text)
-            self._tokens = [(s, e + 1 if e < n else e) for s, e in _member_spans(self.text, _TOKEN_TABLE, _MIN_TOKEN)]
+            spans = _member_spans(self.data(), _TOKEN_BYTES, _MIN_TOKEN)
+            self._token_max = max((e - s for s, e in spans), default=0)
+            self._tokens = [(s, e + 1 if e < n else e) for s, e in spans]
         return self._tokens
+
+    def has_secret_value(self) -> bool:
+        """Whether a 40-character base64 stretch (an AWS secret key's value) is in the text."""
+        self.tokens()
+        return self._token_max >= _MIN_SECRET
 
     def ats(self) -> list[tuple[int, int]]:
         """Merged neighbourhoods of every ``@`` (an e-mail address is around one)."""
@@ -214,12 +303,11 @@ class Windows:
         return out
 
 
-def _ipv6_possible(text: str) -> bool:
-    # JSON's own '":' separators do not count; a full IPv6 address has 7 colons, a compressed one "::".
-    return "::" in text or text.count(":") - text.count('":') >= 5
-
-
-def _contains(*needles: str) -> Callable[[str], bool]:
+def _contains(*needles: str, every: bool = False) -> Callable[[str], bool]:
+    """Any of ``needles`` is in the text (with ``every``, all of them: a one-character needle first is a
+    ``memchr`` that usually ends the test before the longer search)."""
+    if every:
+        return lambda text: all(n in text for n in needles)
     if len(needles) == 1:
         (a,) = needles
         return lambda text: a in text
@@ -233,7 +321,11 @@ def _always(_text: str) -> bool:
     return True
 
 
-_NOT_BEFORE = r"(?:(?<![\w.+/@-])|(?<=\\[nrt]))"  # \n in raw JSON text is a boundary too
+# In raw JSON text an escape (\n, \t...) before a value is a boundary too, so a scan of the raw document finds
+# everything a scan of its decoded strings finds (the redactor relies on that to skip parsing clean documents).
+_ESCAPED = r"(?<=\\[nrtbf\"/])"
+_WORD_START = r"(?:\b|" + _ESCAPED + ")"
+_NOT_BEFORE = r"(?:(?<![\w.+/@-])|" + _ESCAPED + ")"
 _NOT_AFTER = r"(?![\w/@]|[.-]\w)"
 
 BUILTIN_DETECTORS: tuple[Detector, ...] = (
@@ -246,11 +338,15 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
         ),
         _contains("PRIVATE KEY"),
     ),
-    Detector("JWT", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}"), _contains("eyJ")),
+    Detector(
+        "JWT",
+        re.compile(_WORD_START + r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}"),
+        _contains("J", "eyJ", every=True),
+    ),
     Detector(
         "API_KEY",
         re.compile(
-            r"(?<![\w-])(?:"
+            r"(?:(?<![\w-])|" + _ESCAPED + r")(?:"
             r"sk-ant-(?:api|admin)\d\d-[A-Za-z0-9_-]{32,}"  # Anthropic
             r"|sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{32,}"  # OpenAI (and OpenAI-compatible)
             r"|(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{20,}"  # Stripe
@@ -265,17 +361,19 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
         _always,
         windowed="token",
     ),
-    Detector("AWS_KEY", re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b"), _always, windowed="token"),
+    Detector("AWS_KEY", re.compile(_WORD_START + r"(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b"), _always, windowed="token"),
     Detector(
         "AWS_KEY",
         re.compile(
-            r"(?i:aws_?secret_?access_?key|secret_?access_?key)[\"']?\s*[:=]\s*[\"']?[A-Za-z0-9/+=]{40}(?![A-Za-z0-9/+=])"
+            r"(?i:aws_?secret_?access_?key|secret_?access_?key)(?:\\?[\"'])?(?:\s|\\[nrt])*[:=](?:\s|\\[nrt])*"
+            r"(?:\\?[\"'])?[A-Za-z0-9/+=]{40}(?![A-Za-z0-9/+=])"
         ),
         _contains("ecret", "ECRET"),
+        windowed="secret",
     ),
     Detector(
         "GITHUB_TOKEN",
-        re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b"),
+        re.compile(_WORD_START + r"(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b"),
         _always,
         windowed="token",
     ),
@@ -289,7 +387,7 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
     ),
     Detector(
         "IBAN",
-        re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b"),
+        re.compile(_WORD_START + r"[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b"),
         _always,
         _iban_ok,
         windowed="iban",
@@ -299,17 +397,14 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
         re.compile(_NOT_BEFORE + r"(?:\d[ -]?){12,18}\d" + _NOT_AFTER),
         _always,
         _card_ok,
-        windowed="run",
+        windowed="card",
         min_digits=13,
     ),
     Detector(
         "SSN",
         re.compile(_NOT_BEFORE + r"(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}" + _NOT_AFTER),
         _always,
-        windowed="run",
-        min_digits=9,
-        run_needs="-",
-        run_needs_count=2,
+        windowed="ssn",
     ),
     Detector(
         "PHONE",
@@ -327,7 +422,8 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
     ),
     Detector(
         "IP_ADDRESS",
-        re.compile(r"(?:(?<![\w.:])|(?<=\\[nrt]))(?:\d{1,3}\.){3}\d{1,3}(?![\w.])(?!:(?!\d))"),  # ":5432" may follow
+        # ":5432" may follow
+        re.compile(r"(?:(?<![\w.:])|" + _ESCAPED + r")(?:\d{1,3}\.){3}\d{1,3}(?![\w.])(?!:(?!\d))"),
         lambda t: "." in t,
         _ip_ok,
         windowed="run",
@@ -338,13 +434,14 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
     Detector(
         "IP_ADDRESS",
         re.compile(
-            r"(?:(?<![\w.:])|(?<=\\[nrt]))(?:"
+            r"(?:(?<![\w.:])|" + _ESCAPED + r")(?:"
             r"(?:[0-9A-Fa-f]{0,4}:){2,6}(?:\d{1,3}\.){3}\d{1,3}"  # IPv4-mapped IPv6
             r"|(?=[0-9A-Fa-f:]*:[0-9A-Fa-f:]*:)[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}"
             r")(?![\w.])(?!:(?!\d))"
         ),
-        _ipv6_possible,
+        _always,
         _ip_ok,
+        windowed="ipv6",
     ),
 )
 """Ordered: structured secrets before the generic digit patterns, so a key is labelled as a key."""

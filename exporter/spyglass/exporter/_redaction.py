@@ -36,6 +36,7 @@ _log = logging.getLogger(__name__)
 _STRUCTURAL_KEYS = frozenset({"type", "role", "finish_reason", "mime_type", "modality", "id", "name"})
 _JSON_SEPARATORS = (",", ":")
 _CACHE_MIN_CHARS = 256  # shorter strings are cheaper to scan than to hash and remember
+_RAW_SCAN_MAX_CHARS = 8192  # longer documents are mostly re-sent history: parsed and answered from the cache
 _CACHE_MAX_CHARS = 2_000_000  # remembered text per redactor (a few MB), oldest forgotten first
 
 
@@ -66,6 +67,8 @@ class Redactor:
             chosen = [d for d in BUILTIN_DETECTORS if d.name in names]
         chosen.extend(custom_detector(name, regex) for name, regex in (patterns or {}).items())
         self._detectors: tuple[Detector, ...] = tuple(chosen)
+        # Whether a scan of a raw JSON document can stand for a scan of its strings (see redact_json).
+        self._raw_scan = not patterns
         self.mode = mode
         if mode is RedactionMode.HASH and hmac_key is None:
             _log.warning("redaction hash mode without a key: using a random per-process key")
@@ -84,13 +87,31 @@ class Redactor:
         windows = Windows(text)
         n = len(text)
         for det in self._detectors:
-            if not det.gate(text):
-                continue
             where = det.windowed
             spans: list[tuple[int, int]]
-            if not where:
+            if where == "token":  # before the gate: the windows are cheaper than most gates and rule out more
+                spans = windows.tokens()
+                if not spans or not det.gate(text):
+                    continue
+            elif where == "secret":  # likewise
+                if not windows.has_secret_value() or not det.gate(text):
+                    continue
                 spans = [(0, n)]
+            elif not det.gate(text):
+                continue
+            elif not where:
+                spans = [(0, n)]
+            elif where == "card":
+                spans = windows.cards()
+                if not spans:
+                    continue
+            elif where == "ssn":
+                if not windows.may_match("SSN"):
+                    continue
+                spans = windows.ssns()
             elif where == "run":
+                if not windows.may_match(det.name):
+                    continue
                 least, needs, times = det.min_digits, det.run_needs, det.run_needs_count
                 plain = max(det.min_digits_without_plus, least)
                 spans = [
@@ -100,8 +121,10 @@ class Redactor:
                 ]
                 if not spans:
                     continue
-            elif where == "token":
-                spans = windows.tokens()
+            elif where == "ipv6":
+                if not windows.may_match("IPV6"):
+                    continue
+                spans = [(0, n)]
             elif where == "at":
                 spans = windows.ats()
             else:
@@ -201,9 +224,14 @@ class Redactor:
         Text that is not JSON is redacted as plain text. The original string comes back when nothing was found.
         """
         hits = [] if hits is None else hits
-        # Small documents: one scan of the raw JSON decides (the detectors treat \n-style escapes as
-        # boundaries, so what is found in the leaves is found here); only one with a hit is parsed.
-        if len(text) < _CACHE_MIN_CHARS and not self.find(text):
+        # One scan of the raw JSON decides whether anything needs parsing: the built-in detectors treat
+        # \n-style escapes as boundaries and match nothing an escape can hide, so what is found in the leaves
+        # is found here. Not so for \uXXXX escapes (\d matches non-ASCII digits) or custom patterns, and a
+        # long document seen before is cheaper to answer leaf by leaf from the cache than to scan again.
+        raw_ok = len(text) < _CACHE_MIN_CHARS or (
+            self._raw_scan and len(text) <= _RAW_SCAN_MAX_CHARS and "\\u" not in text
+        )
+        if raw_ok and not self.find(text):
             return text, hits
         try:
             doc = json.loads(text)
