@@ -73,8 +73,6 @@ _MAX_BODY = 16 * 1024 * 1024
 """Largest JSON response body parsed (bytes); a bigger one is passed through and not parsed."""
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_EVENTS = json.JSONDecoder(object_hook=f.Obj)
-"""Decodes one event's data; built once (``json.loads`` with a hook builds a decoder per call)."""
 
 
 class Route:
@@ -261,7 +259,7 @@ class _Parser:
             if data == "[DONE]":
                 continue
             try:
-                payload = _EVENTS.decode(data)
+                payload = self.fmt.events.decode(data)
             except ValueError:
                 continue
             self.recorder.chunk((event, payload))

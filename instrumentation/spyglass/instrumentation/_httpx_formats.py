@@ -49,6 +49,48 @@ _EMBEDDINGS = OperationName.EMBEDDINGS.value
 _GENERATE = OperationName.GENERATE_CONTENT.value
 
 
+class Obj:
+    """A decoded JSON object read as attributes (``chunk.choices[0].delta.content``), like the SDKs' models.
+
+    Events of the OpenAI and Anthropic formats are decoded into these (:data:`ATTR_EVENTS`), so those
+    adapters' stream accumulators (written against SDK objects) read wire events directly: the HTTP level and
+    the SDK level share one reading of each format. A field the wire omitted reads as ``None``, as it does on
+    the SDK models; the object's ``__dict__`` is the decoded dict, so present fields are plain attribute hits.
+    ``model_dump()`` gives the plain JSON back (what the adapters call on SDK objects they record).
+    """
+
+    __slots__ = ("__dict__",)
+
+    def __getattr__(self, name: str) -> Any:
+        return None  # only reached for a field the wire omitted
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.__dict__.get(name, default)
+
+    def model_dump(self, **_: Any) -> dict[str, Any]:
+        return {k: _plain(v) for k, v in self.__dict__.items()}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Obj):
+        return value.model_dump()
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _obj(fields: dict[str, Any]) -> Obj:
+    o = Obj.__new__(Obj)
+    o.__dict__ = fields
+    return o
+
+
+ATTR_EVENTS = json.JSONDecoder(object_hook=_obj)
+"""Decodes OpenAI/Anthropic event data into :class:`Obj` (built once: ``json.loads`` with a hook is not)."""
+DICT_EVENTS = json.JSONDecoder()
+"""Decodes event data into plain dicts (the Gemini and Cohere readers here take dicts)."""
+
+
 @dataclass(frozen=True)
 class Format:
     name: str
@@ -57,6 +99,8 @@ class Format:
     response: Callable[[Any, LLMInvocation, bool], None]
     stream: Callable[[LLMInvocation], Accumulator] | None = None
     """A fresh accumulator for one streamed call; content is captured iff ``inv.input_messages`` is set."""
+    events: json.JSONDecoder = DICT_EVENTS
+    """How one event's data is decoded for ``stream``'s accumulator."""
 
 
 def _d(value: Any) -> dict[str, Any]:
@@ -99,19 +143,6 @@ def _json_args(value: Any) -> Any:
 
 
 # --- OpenAI and OpenAI-compatible: the OpenAI SDK adapter's own readers, fed the wire JSON -----------
-
-
-class Obj(dict[str, Any]):
-    """A decoded JSON object that also reads as attributes (``chunk.choices[0].delta.content``), like SDK models.
-
-    Server-sent events are decoded with ``json.loads(data, object_hook=Obj)``, so the OpenAI and Anthropic
-    adapters' stream accumulators (written against SDK objects) read wire events directly: the HTTP level and
-    the SDK level share one reading of those formats. A missing field reads as ``None``; it is still a ``dict``
-    for every reader that takes dicts. (No wire field is named like a ``dict`` method the accumulators use.)
-    """
-
-    __slots__ = ()
-    __getattr__ = dict.get  # type: ignore[assignment]
 
 
 def _openai_chat_request(body: Any, inv: LLMInvocation, content: bool) -> None:
@@ -161,9 +192,9 @@ class _ViewAccumulator:
 
     def accumulate(self, chunk: Any) -> bool:
         data = chunk[1]
-        if isinstance(data, dict):
-            if "choices" not in data and "type" not in data:
-                data = Obj(data, choices=[])  # an error or keep-alive object: nothing to accumulate
+        if isinstance(data, Obj):
+            if data.choices is None and data.type is None:
+                data.__dict__["choices"] = []  # an error or keep-alive object: nothing to accumulate
             self._acc.accumulate(data)
         return True
 
@@ -221,12 +252,14 @@ class _AnthropicStream:
 
     def accumulate(self, chunk: Any) -> bool:
         data = chunk[1]
-        if not isinstance(data, dict):
+        if not isinstance(data, Obj):
             return True
         if self._acc is None:
-            legacy = data.get("type") == "completion"
+            legacy = data.type == "completion"
             self._acc = (_anthropic.CompletionAccumulator if legacy else _anthropic.MessagesAccumulator)(self._inv)
-        if isinstance(self._acc, _anthropic.CompletionAccumulator) or isinstance(data.get("type"), str):
+        if isinstance(self._acc, _anthropic.CompletionAccumulator):
+            self._acc.accumulate(data.model_dump())
+        elif isinstance(data.type, str):
             self._acc.accumulate(data)
         return True
 
@@ -537,20 +570,32 @@ def _cohere_embed_response(body: Any, inv: LLMInvocation, content: bool) -> None
 
 
 OPENAI_CHAT = Format(
-    "openai.chat_completions", _CHAT, _openai_chat_request, _reader(_openai._on_chat), _openai_stream(False)
+    "openai.chat_completions",
+    _CHAT,
+    _openai_chat_request,
+    _reader(_openai._on_chat),
+    _openai_stream(False),
+    ATTR_EVENTS,
 )
 OPENAI_COMPLETIONS = Format(
-    "openai.completions", _COMPLETION, _openai_completion_request, _reader(_openai._on_completion), _openai_stream(True)
+    "openai.completions",
+    _COMPLETION,
+    _openai_completion_request,
+    _reader(_openai._on_completion),
+    _openai_stream(True),
+    ATTR_EVENTS,
 )
 OPENAI_EMBEDDINGS = Format(
     "openai.embeddings", _EMBEDDINGS, _openai_embeddings_request, _reader(_openai._on_embeddings)
 )
 OPENAI_RESPONSES = Format(
-    "openai.responses", _CHAT, _openai_responses_request, _reader(_openai._on_response), _responses_stream
+    "openai.responses", _CHAT, _openai_responses_request, _reader(_openai._on_response), _responses_stream, ATTR_EVENTS
 )
-ANTHROPIC_MESSAGES = Format("anthropic.messages", _CHAT, _anthropic_request, _anthropic_response, _AnthropicStream)
+ANTHROPIC_MESSAGES = Format(
+    "anthropic.messages", _CHAT, _anthropic_request, _anthropic_response, _AnthropicStream, ATTR_EVENTS
+)
 ANTHROPIC_COMPLETE = Format(
-    "anthropic.complete", _COMPLETION, _anthropic_request, _anthropic_response, _AnthropicStream
+    "anthropic.complete", _COMPLETION, _anthropic_request, _anthropic_response, _AnthropicStream, ATTR_EVENTS
 )
 GEMINI_GENERATE = Format("gemini.generate_content", _GENERATE, _gemini_request, _gemini_response, _GeminiStream)
 GEMINI_EMBED = Format("gemini.embed_content", _EMBEDDINGS, _nothing, _gemini_embed_response)
