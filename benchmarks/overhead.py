@@ -374,6 +374,7 @@ def run(rounds: int, calls: int, only: list[str] | None) -> dict[str, Any]:
             k: statistics.median(row[k] - b[k] for row, b in zip(rows, bare)) for k in ("call", "stream10", "stream50")
         }
         summary[name] = {
+            "rounds_call_overhead_us": [round(row["call"] - b["call"]) for row, b in zip(rows, bare)],
             "call_us": statistics.median(row["call"] for row in rows),
             "overhead_us": over["call"],
             "stream50_overhead_us": over["stream50"],
