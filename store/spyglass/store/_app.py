@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, Concatenate, ParamSpec, TypeVar
+from urllib.parse import urlencode
 
 from google.rpc import code_pb2, status_pb2  # type: ignore[import-untyped]
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
@@ -27,7 +28,7 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -48,8 +49,10 @@ T = TypeVar("T")
 
 RETRY_AFTER_S = 2
 ACK_TIMEOUT_S = 60.0
-OPEN_PATHS = frozenset({"/-/health"})
-"""Paths served without a token (liveness probes)."""
+OPEN_PATHS = frozenset({"/-/health", "/-/login"})
+"""Paths served without a token: the liveness probe and the UI's token login page."""
+OPEN_PREFIXES = ("/-/static/",)
+"""The UI's own CSS/JS/icon (no data in them), so the login page is styled."""
 
 
 @dataclass
@@ -91,7 +94,8 @@ class AuthMiddleware:
         self.auth = auth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS or not self.auth.enabled:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path in OPEN_PATHS or path.startswith(OPEN_PREFIXES) or not self.auth.enabled:
             scope["spyglass.principal"] = Principal(None)
             await self.app(scope, receive, send)
             return
@@ -100,11 +104,28 @@ class AuthMiddleware:
         try:
             scope["spyglass.principal"] = self.auth.check(token)
         except StoreError as exc:
+            if _is_page_visit(request):
+                # A browser cannot send a bearer header on a link: send a person to the login page instead.
+                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                login = f"{scope.get('root_path', '').rstrip('/')}/-/login?{urlencode({'next': target})}"
+                await RedirectResponse(login, status_code=303)(scope, receive, send)
+                return
             response = _error_response(exc.status, exc.message, exc.errors, request)
             response.headers["WWW-Authenticate"] = 'Bearer realm="spyglass"'
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+def _is_page_visit(request: Request) -> bool:
+    """A browser navigating to an HTML page (not an API, JSON twin, export or OTLP call)."""
+    path = request.url.path
+    return (
+        request.method == "GET"
+        and "text/html" in request.headers.get("accept", "")
+        and not path.startswith(("/api/", "/v1/"))
+        and not path.endswith(".json")
+    )
 
 
 def _wants_protobuf(request: Request) -> bool:

@@ -34,9 +34,10 @@ from spyglass.semconv import extensions as ext
 from spyglass.semconv import gen_ai
 from spyglass.store import _queries as q
 from spyglass.store._app import AppContext, request_tenant
+from spyglass.store._auth import COOKIE
 from spyglass.store._errors import BadRequest, Forbidden, NotFound, StoreError, error_body
 from spyglass.store.web import _charts, _conversation, _format
-from spyglass.store.web._render import error_page, json_response, page, url
+from spyglass.store.web._render import base_path, error_page, json_response, page, url
 
 PAGE_SIZE = 50
 PREVIEW_CHARS = 160
@@ -124,6 +125,8 @@ class Pages:
     def routes(self) -> list[BaseRoute]:
         return [
             Route("/", self.home, methods=["GET"]),
+            Route("/-/login", self.login, methods=["GET", "POST"]),
+            Route("/-/logout", self.logout, methods=["POST"]),
             Route("/-/summary.json", self.summary),
             Route("/-/facets.json", self.facets),
             Route("/traces", self.traces),
@@ -590,6 +593,54 @@ class Pages:
         if is_form:
             return RedirectResponse(url(request, f"/traces/{trace_id}") + f"#span-{span_id}", status_code=303)
         return json_response({"ok": True, "dataset": ds["name"], "count": ds["size"]})
+
+    async def login(self, request: Request) -> Response:
+        """A token form for browsers (which cannot send a bearer header on a link); sets the UI cookie.
+
+        The cookie is HttpOnly and SameSite=Strict, so page scripts cannot read it and other sites cannot
+        make the browser send it. ``next`` only ever names a path on this site.
+        """
+        target = _local_path(request.query_params.get("next"))
+        if request.method == "GET":
+            return self._login_page(request, target, error=None)
+        if not _same_origin(request):
+            return self._error(request, Forbidden("cross-site request refused"), False)
+        form = {k: v[-1] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
+        token = form.get("token", "").strip()
+        target = _local_path(form.get("next")) or target
+        try:
+            self.ctx.auth.check(token)
+        except StoreError:
+            return self._login_page(request, target, error="That token is not valid.", status=401)
+        response = RedirectResponse(url(request, target or "/traces"), status_code=303)
+        response.set_cookie(
+            COOKIE,
+            token,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            path=base_path(request) or "/",
+        )
+        return response
+
+    async def logout(self, request: Request) -> Response:
+        if not _same_origin(request):
+            return self._error(request, Forbidden("cross-site request refused"), False)
+        response = RedirectResponse(url(request, "/-/login"), status_code=303)
+        response.delete_cookie(COOKIE, path=base_path(request) or "/")
+        return response
+
+    def _login_page(self, request: Request, target: str, *, error: str | None, status: int = 200) -> Response:
+        data = {"next": target, "error": error, "auth_enabled": self.ctx.auth.enabled}
+        return page(request, "login.html", data, as_json=False, alternate=None, status=status)
+
+
+def _local_path(value: str | None) -> str:
+    """``value`` when it is a path on this site (``/x``), else ``""``: no open redirect to another host."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return ""
+    parts = urlsplit(value)
+    return value if not parts.scheme and not parts.netloc else ""
 
 
 STATS_DEFAULT_SINCE = "24h"
