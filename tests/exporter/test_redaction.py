@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -146,3 +147,44 @@ def test_ascii_escaped_json_falls_back_to_a_full_rewrite() -> None:
     out, kinds = Redactor().redact_json(raw)
     assert kinds == ["EMAIL"]
     assert json.loads(out)[0]["parts"][0]["content"].startswith("Contact ünïcödé support at [REDACTED:EMAIL].")
+
+
+def _python_only() -> Redactor:
+    r = Redactor()
+    r._candidates = None  # the pure-Python gates, as without google-re2
+    return r
+
+
+def test_the_re2_candidate_pass_is_in_use() -> None:
+    # CI installs the `redaction` extra; without it the pure-Python gates run (tested below as well).
+    assert Redactor()._candidates is not None
+
+
+def test_both_engines_find_the_same_values() -> None:
+    rows = load_rows(LABELLED)
+    fast, slow = Redactor(), _python_only()
+    texts = [row["text"] for row in rows]
+    # Values glued to their neighbours by the separators the detectors care about.
+    texts += [a + sep + b for a, b in zip(texts, texts[7:]) for sep in (" ", "-", ".", "\n", ":")]
+    for text in texts:
+        assert fast.find(text) == slow.find(text), text
+    scores = score(slow, rows)
+    for name, s in scores.items():
+        assert s.precision >= PRECISION_FLOOR and s.recall >= RECALL_FLOOR, name
+
+
+@pytest.mark.parametrize("engine", [Redactor, _python_only])
+def test_a_raw_document_scan_finds_what_its_strings_hold(engine: Callable[[], Redactor]) -> None:
+    # redact_json decides from one scan of the raw JSON; escapes (\n, \", \t) must not hide a value from it.
+    r = engine()
+    for row in load_rows(LABELLED):
+        for wrap in ("{}", "line one\n{}", 'say "{}"', "a\t{}\tb", "{}\n"):
+            leaf = wrap.format(row["text"])
+            raw = dumps([m.message("user", [m.text(leaf)])])
+            assert sorted(r.redact_json(raw)[1]) == sorted(r.redact_text(leaf)[1]), leaf
+
+
+def test_a_key_right_after_a_newline_in_short_json_is_redacted() -> None:
+    raw = dumps([m.message("user", [m.text("key:\nsk-" + "a1" * 20 + "\nDE89 3704 0044 0532 0130 00")])])
+    out, kinds = Redactor().redact_json(raw)
+    assert sorted(kinds) == ["API_KEY", "IBAN"] and "sk-" not in out and "DE89" not in out
