@@ -62,6 +62,7 @@ from spyglass.semconv.values import INFERENCE_OPERATIONS, OperationName, TokenTy
 
 from ._config import Settings
 from ._content import ContentPolicy
+from ._context import install_context_processor
 from ._histograms import record, record_batch
 
 _log = logging.getLogger("spyglass.instrumentation")
@@ -180,6 +181,8 @@ class LLMTelemetry:
         self.settings = settings
         self.content = ContentPolicy.from_settings(settings)
         self.tracer = trace.get_tracer(scope, version, tracer_provider, schema_url=SCHEMA_URL)
+        # using_attributes() reaches every LLM span through this processor (added once per provider).
+        install_context_processor(tracer_provider or trace.get_tracer_provider())
         meter = get_meter(scope, version, meter_provider, schema_url=SCHEMA_URL)
         buckets = list(gen_ai_metrics.DURATION_BUCKETS)
         self.duration: Histogram = meter.create_histogram(
