@@ -193,3 +193,19 @@ def _current() -> dict[str, Any]:
     from spyglass.instrumentation._context import current_attributes
 
     return dict(current_attributes())
+
+
+def test_sdk_instrumentor_alone_stamps_llm_spans(telemetry, replay) -> None:
+    """No Spyglass step or HTTP instrumentor involved: the SDK instrumentor installs the processor itself."""
+    inst = OpenAIInstrumentor()
+    inst.instrument(tracer_provider=telemetry.tracer_provider)
+    try:
+        rec = recording("openai__chat-completions__nostream__chat__i1")
+        replay.expect(rec)
+        client = openai.OpenAI(base_url=replay.url + "/v1", api_key="test", max_retries=0)
+        with using_attributes(user_id="u-1", session_id="s-9", tenant_id="acme"):
+            client.chat.completions.create(**rec.request_body)
+    finally:
+        inst.uninstrument()
+    (span,) = telemetry.spans()
+    assert stamped(span) == WHO
