@@ -188,3 +188,22 @@ def test_a_key_right_after_a_newline_in_short_json_is_redacted() -> None:
     raw = dumps([m.message("user", [m.text("key:\nsk-" + "a1" * 20 + "\nDE89 3704 0044 0532 0130 00")])])
     out, kinds = Redactor().redact_json(raw)
     assert sorted(kinds) == ["API_KEY", "IBAN"] and "sk-" not in out and "DE89" not in out
+
+
+@pytest.mark.parametrize("mode", [RedactionMode.MASK, RedactionMode.HASH])
+def test_redacting_the_raw_document_matches_the_leaf_walk(mode: RedactionMode) -> None:
+    # Documents without escapes are redacted at the positions of the raw scan; the leaf walk is the reference.
+    fast = Redactor(mode=mode, hmac_key=b"k")
+    walk = Redactor(mode=mode, hmac_key=b"k")
+    walk._raw_scan = False  # parse and scan string by string
+    rows = load_rows(LABELLED)
+    for a, b in zip(rows, rows[5:]):
+        doc = [
+            m.message("system", [m.text(a["text"])]),
+            m.message("user", [m.text(b["text"]), m.tool_call("lookup", {"q": a["text"], "n": 4111111111111111})]),
+        ]
+        raw = dumps(doc)
+        out, kinds = fast.redact_json(raw)
+        ref, ref_kinds = walk.redact_json(raw)
+        assert json.loads(out) == json.loads(ref) and sorted(kinds) == sorted(ref_kinds), raw
+        validate(json.loads(out), "InputMessages")

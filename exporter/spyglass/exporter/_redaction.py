@@ -35,6 +35,7 @@ _log = logging.getLogger(__name__)
 # Keys of the message JSON whose values are structure, not content.
 _STRUCTURAL_KEYS = frozenset({"type", "role", "finish_reason", "mime_type", "modality", "id", "name"})
 _JSON_SEPARATORS = (",", ":")
+_JSON_SPACE = " \t\r\n"
 _CACHE_MIN_CHARS = 256  # shorter strings are cheaper to scan than to hash and remember
 _RAW_SCAN_MAX_CHARS = 8192  # longer documents are mostly re-sent history: parsed and answered from the cache
 _CACHE_MAX_CHARS = 2_000_000  # remembered text per redactor (a few MB), oldest forgotten first
@@ -241,12 +242,17 @@ class Redactor:
         raw_ok = len(text) < _CACHE_MIN_CHARS or (
             self._raw_scan and len(text) <= _RAW_SCAN_MAX_CHARS and "\\u" not in text
         )
-        if raw_ok and not self.find(text):
+        found = self.find(text) if raw_ok else None
+        if found is not None and not found:
             return text, hits
         try:
             doc = json.loads(text)
         except ValueError:
             return self.redact_text(text, hits)
+        if found:
+            patched = self._patch_raw(text, found, hits)
+            if patched is not None:
+                return patched, hits
         leaves: list[str] = []
         self._leaves(doc, leaves)
         done: dict[str, tuple[str, tuple[str, ...]]] = {}
@@ -271,6 +277,54 @@ class Redactor:
             return patched, hits
         redacted = self._rewrite(doc, done, hits)
         return json.dumps(redacted, ensure_ascii=False, separators=_JSON_SEPARATORS), hits
+
+    def _patch_raw(self, text: str, found: list[tuple[int, int, str]], hits: list[str]) -> str | None:
+        """Redact a valid JSON document at the positions its raw scan found, without walking it.
+
+        Only for documents without a backslash: then every ``"`` delimits a string, a string's text is its raw
+        text, and a value found inside one is exactly what a scan of that string finds. Values in keys, in
+        structural strings (``role``, ``type``...) and outside strings (numbers) are left alone, as the leaf
+        walk leaves them; the mask and hash replacements need no escaping, so the document stays valid.
+        ``None`` means "take the leaf walk" (escapes, drop mode, a value spanning a quote).
+        """
+        if self.mode is RedactionMode.DROP or "\\" in text:
+            return None
+        n = len(text)
+        out: list[str] = []
+        kinds: list[str] = []
+        pos = 0
+        for start, end, kind in found:
+            if text.find('"', start, end) >= 0:
+                return None
+            if text.count('"', 0, start) % 2 == 0:
+                continue  # not inside a string: a number, never redacted
+            opening = text.rfind('"', 0, start)
+            closing = text.find('"', end)
+            after = closing + 1
+            while after < n and text[after] in _JSON_SPACE:
+                after += 1
+            if after < n and text[after] == ":":
+                continue  # a key
+            before = opening - 1
+            while before >= 0 and text[before] in _JSON_SPACE:
+                before -= 1
+            if before > 0 and text[before] == ":":
+                before -= 1
+                while before >= 0 and text[before] in _JSON_SPACE:
+                    before -= 1
+                if before > 0 and text[before] == '"':
+                    key = text[text.rfind('"', 0, before) + 1 : before]
+                    if key in _STRUCTURAL_KEYS:
+                        continue
+            out.append(text[pos:start])
+            out.append(self._replacement(kind, text[start:end]))
+            kinds.append(kind)
+            pos = end
+        if not kinds:
+            return text
+        out.append(text[pos:])
+        hits.extend(kinds)
+        return "".join(out)
 
     @staticmethod
     def _patch(text: str, done: Mapping[str, tuple[str, tuple[str, ...]]], hits: list[str]) -> str | None:
