@@ -202,16 +202,21 @@ class Redactor:
                     self._cache_chars -= len(oldest)
         return cached
 
-    def _leaves(self, node: Any, out: list[str]) -> None:
-        if isinstance(node, str):
-            out.append(node)
-        elif isinstance(node, list):
-            for item in node:
-                self._leaves(item, out)
-        elif isinstance(node, dict):
-            for k, v in node.items():
-                if not (k in _STRUCTURAL_KEYS and isinstance(v, str)):
-                    self._leaves(v, out)
+    @staticmethod
+    def _leaves(node: Any, out: list[str]) -> None:
+        """Append the content strings of a parsed document to ``out`` (a loop over a stack, not recursion:
+        a conversation's history is hundreds of nodes)."""
+        stack = [node]
+        pop, push = stack.pop, stack.extend
+        while stack:
+            node = pop()
+            t = type(node)
+            if t is str:
+                out.append(node)
+            elif t is dict:
+                push([v for k, v in node.items() if not (k in _STRUCTURAL_KEYS and type(v) is str)])
+            elif t is list:
+                push(node)
 
     def _rewrite(self, node: Any, done: Mapping[str, tuple[str, tuple[str, ...]]], hits: list[str]) -> Any:
         if isinstance(node, str):
@@ -346,10 +351,11 @@ class Redactor:
                 return None  # written by another encoder (ASCII escapes...): take the slow path
             patched = patched.replace(escaped, json.dumps(out, ensure_ascii=False)[1:-1])
             found.extend(kinds * times)
-        try:
-            json.loads(patched)
-        except ValueError:
-            return None
+        if "\\" in text:  # without escapes a leaf (no quote in it) lies inside one string, and so does its patch
+            try:
+                json.loads(patched)
+            except ValueError:
+                return None
         hits.extend(found)
         return patched
 
