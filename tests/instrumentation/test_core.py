@@ -128,7 +128,7 @@ def test_blob_placeholders() -> None:
 
 
 def test_truncation_keeps_valid_json_and_marks_the_part() -> None:
-    msgs = [
+    msgs: list[dict[str, Any]] = [
         {"role": "system", "parts": [{"type": "text", "content": "short"}]},
         {"role": "user", "parts": [{"type": "text", "content": "é" * 5000}]},
         {"role": "assistant", "parts": [{"type": "tool_call", "id": "1", "name": "f", "arguments": {"q": "x" * 3000}}]},
