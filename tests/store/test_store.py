@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import random
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -267,3 +268,59 @@ def test_auto_buckets_over_long_ranges_are_whole_hours(tmp_path: Path, monkeypat
     for b in data["buckets"]:
         _check(b, [c for c in sent if c["start"] // hour * hour == b["start_ns"]])
     assert sum(b["count"] for b in data["buckets"]) == len(sent)
+
+
+def _text_spans(ids: range, word: str) -> ExportTraceServiceRequest:
+    spans = [
+        Span(
+            trace_id=(10_000 + i).to_bytes(16, "big"),
+            span_id=i.to_bytes(8, "big"),
+            name="chat",
+            start_time_unix_nano=1_700_000_000 * 10**9 + i,
+            end_time_unix_nano=1_700_000_000 * 10**9 + i + 5_000_000,
+            attributes=[
+                KeyValue(key=gen_ai.OPERATION_NAME, value=AnyValue(string_value="chat")),
+                KeyValue(
+                    key=gen_ai.INPUT_MESSAGES,
+                    value=AnyValue(string_value=f'[{{"role":"user","content":"{word} {i}"}}]'),
+                ),
+            ],
+        )
+        for i in ids
+    ]
+    return ExportTraceServiceRequest(resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(spans=spans)])])
+
+
+def test_retried_spans_in_a_mixed_transaction_keep_the_index_and_rollups_exact(tmp_path: Path) -> None:
+    """The writer indexes the text it holds when every row is new, and reads rows back when some were
+    already stored: both paths must leave the full-text index matching the rows (FTS5 integrity-check)."""
+    store = Store(tmp_path / "mixed.db", pricer=False)
+    try:
+        store.ingest(_text_spans(range(1, 101), "alpha"))[1].result()
+        # Queued together, these land in one transaction: a retry of 50 stored spans, then 100 new ones.
+        started = threading.Event()
+
+        def hold(conn: Any) -> None:  # holds the writer so that the next two requests queue up together
+            started.set()
+            time.sleep(0.3)
+
+        store.writer.call(hold)
+        assert started.wait(10)
+        retry = store.ingest(_text_spans(range(51, 101), "alpha"))[1]
+        new = store.ingest(_text_spans(range(101, 201), "beta"))[1]
+        assert retry.result() == 50 and new.result() == 100
+
+        def check(conn: Any) -> tuple[int, int, int, int]:
+            conn.execute("INSERT INTO spans_fts (spans_fts, rank) VALUES ('integrity-check', 1)")
+            count = conn.execute("SELECT count(*) FROM spans").fetchone()[0]
+            alpha = conn.execute("SELECT count(*) FROM spans_fts WHERE spans_fts MATCH 'alpha'").fetchone()[0]
+            beta = conn.execute("SELECT count(*) FROM spans_fts WHERE spans_fts MATCH 'beta'").fetchone()[0]
+            rolled = conn.execute("SELECT sum(n) FROM rollups").fetchone()[0]
+            return count, alpha, beta, rolled
+
+        assert store.write(check) == (200, 100, 100, 200)
+        # The common path (all new) on its own, then checked the same way.
+        store.ingest(_text_spans(range(201, 301), "gamma"))[1].result()
+        assert store.write(check) == (300, 100, 100, 300)
+    finally:
+        store.close()

@@ -115,6 +115,21 @@ def aggregate(rows: Iterable[Sequence[Any]]) -> dict[Key, Acc]:
     return cells
 
 
+def merge(into: dict[Key, Acc], cells: dict[Key, Acc]) -> None:
+    """Add ``cells`` into ``into`` (cells are shared, not copied: ``cells`` must not be used again)."""
+    for key, acc in cells.items():
+        if key in into:
+            into[key].merge(acc)
+        else:
+            into[key] = _copy(acc)
+
+
+def _copy(acc: Acc) -> Acc:
+    out = Acc()
+    out.merge(acc)
+    return out
+
+
 _WHERE_KEY = "hour_ns = ? AND " + " AND ".join(f"{d} = ?" for d in DIMS)
 _COLUMNS = "hour_ns, " + ", ".join(DIMS) + ", n, errors, dur_sum, dur_max, " + ", ".join(SUMS) + ", hist"
 

@@ -69,7 +69,14 @@ SPAN_COLUMNS = [
     "resource_id",
     "ingested_ns",
 ]
-_INSERT = f"INSERT OR IGNORE INTO spans ({', '.join(SPAN_COLUMNS)}) VALUES ({', '.join('?' * len(SPAN_COLUMNS))})"  # noqa: S608
+# The writer gives each row its id, so that it can index the text it already holds (see _transaction).
+_INSERT = (
+    f"INSERT OR IGNORE INTO spans (id, {', '.join(SPAN_COLUMNS)}) "  # noqa: S608
+    f"VALUES ({', '.join('?' * (len(SPAN_COLUMNS) + 1))})"
+)
+_INDEX_ROWS = "INSERT INTO spans_fts (rowid, input_text, output_text, tool_args) VALUES (?, ?, ?, ?)"
+_TEXT = tuple(SPAN_COLUMNS.index(c) for c in ("input_text", "output_text", "tool_args"))
+_ROLLUP = tuple(SPAN_COLUMNS.index(c) for c in ("start_ns", *_rollups.DIMS, "duration_ms", *_rollups.SUMS))
 
 _INDEX_NEW = (
     "INSERT INTO spans_fts (rowid, input_text, output_text, tool_args) "
@@ -147,7 +154,7 @@ def prepare(rec: Record) -> tuple[tuple[Any, ...], str]:
 
 
 class _Job:
-    __slots__ = ("fn", "future", "own_transactions", "rows", "size")
+    __slots__ = ("cells", "fn", "future", "own_transactions", "rows", "size")
 
     def __init__(
         self,
@@ -159,6 +166,8 @@ class _Job:
         self.fn = fn
         self.own_transactions = own_transactions
         self.size = len(rows) if rows is not None else 0
+        # Rolled up on the submitting thread; used when every row is new (see _transaction).
+        self.cells = _rollups.aggregate([row[i] for i in _ROLLUP] for row, _ in rows) if rows else None
         self.future: Future[Any] = Future()
 
 
@@ -318,17 +327,34 @@ class Writer:
             # Only this thread inserts spans, so rows with an id above this are this transaction's.
             first_new = conn.execute("SELECT coalesce(max(id), 0) FROM spans").fetchone()[0]
             now = time.time_ns()
+            next_id = first_new + 1
+            texts: list[tuple[Any, ...]] = []
+            cells: dict[_rollups.Key, _rollups.Acc] = {}
+            all_new = True
             for job in jobs:
                 if job.rows is not None:
-                    conn.executemany(_INSERT, [(*row, self._resource_id(res), now) for row, res in job.rows])
+                    batch = []
+                    for row, res in job.rows:
+                        batch.append((next_id, *row, self._resource_id(res), now))
+                        texts.append((next_id, row[_TEXT[0]], row[_TEXT[1]], row[_TEXT[2]]))
+                        next_id += 1
                     # Spans already stored (an exporter's retry) are ignored, and count as accepted.
+                    if batch:
+                        all_new = conn.executemany(_INSERT, batch).rowcount == len(batch) and all_new
+                    if all_new and job.cells:
+                        _rollups.merge(cells, job.cells)
                     self.spans_written += job.size
                     results.append(job.size)
                 else:
                     assert job.fn is not None
                     results.append(job.fn(conn))
-            conn.execute(_INDEX_NEW, (first_new,))
-            _rollups.add(conn, first_new)
+            if all_new:
+                # Index the text in hand instead of reading it back out of the rows just written.
+                conn.executemany(_INDEX_ROWS, texts)
+                _rollups.apply(conn, cells)
+            else:
+                conn.execute(_INDEX_NEW, (first_new,))
+                _rollups.add(conn, first_new)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
