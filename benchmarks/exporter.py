@@ -129,8 +129,13 @@ def stock(batch: Sequence[ReadableSpan]) -> int:
     return len(encode_spans(batch).SerializeToString())
 
 
-def make_spyglass(mode: ContentMode = ContentMode.REDACTED) -> Callable[[Sequence[ReadableSpan]], int]:
-    enricher = Enricher(pricer=Pricer(), redactor=Redactor(), default_mode=mode)
+def make_spyglass(
+    mode: ContentMode = ContentMode.REDACTED, *, re2: bool = True
+) -> Callable[[Sequence[ReadableSpan]], int]:
+    redactor = Redactor()
+    if not re2:
+        redactor._candidates = None  # the pure-Python gates, as without the `redaction` extra (google-re2)
+    enricher = Enricher(pricer=Pricer(), redactor=redactor, default_mode=mode)
 
     def run(batch: Sequence[ReadableSpan]) -> int:
         return len(encode_request([enricher.enrich(s) for s in batch]))
@@ -138,10 +143,10 @@ def make_spyglass(mode: ContentMode = ContentMode.REDACTED) -> Callable[[Sequenc
     return run
 
 
-def fresh(mode: ContentMode) -> Callable[[], Callable[[Sequence[ReadableSpan]], int]]:
+def fresh(mode: ContentMode, *, re2: bool = True) -> Callable[[], Callable[[Sequence[ReadableSpan]], int]]:
     """A new exporter path per pass: the redactor remembers long texts it has seen, and a pass over the same
     spans again would measure that memory instead of the scanning."""
-    return lambda: make_spyglass(mode)
+    return lambda: make_spyglass(mode, re2=re2)
 
 
 def rate(
@@ -223,12 +228,13 @@ def main() -> None:
     print(f"spans: {len(spans)} chat spans, ~2 KB prompt + ~2 KB response each (rates per CPU second)")
     print(f"{'path':52s} {'spans/s':>10s} {'us/span':>8s} {'ratio':>6s}")
     print(f"{'stock OTLP encode_spans + SerializeToString':52s} {base:10.0f} {1e6 / base:8.1f} {1.0:6.2f}")
-    for label, mode in (
-        ("spyglass cost + redaction + encode (redacted)", ContentMode.REDACTED),
-        ("spyglass cost + encode (full content)", ContentMode.FULL),
-        ("spyglass cost + encode (metadata_only)", ContentMode.METADATA_ONLY),
+    for label, mode, re2 in (
+        ("spyglass cost + redaction + encode (redacted)", ContentMode.REDACTED, True),
+        ("the same without google-re2 (pure-Python gates)", ContentMode.REDACTED, False),
+        ("spyglass cost + encode (full content)", ContentMode.FULL, True),
+        ("spyglass cost + encode (metadata_only)", ContentMode.METADATA_ONLY, True),
     ):
-        r = rate(fresh(mode), spans)
+        r = rate(fresh(mode, re2=re2), spans)
         print(f"{label:52s} {r:10.0f} {1e6 / r:8.1f} {r / base:6.2f}")
 
     convo = make_conversation_spans(max(args.spans // 200, 5), 20)

@@ -1,11 +1,13 @@
 """Built-in PII and secret detectors: a regex to find candidates, and a validator to cut false positives.
 
-Scanning every pattern over every prompt would cost far more than encoding the span, so the patterns run
-only on small windows found in one cheap pass (see :class:`Windows`): runs of digits and separators for the
-numeric detectors, long ``[A-Za-z0-9_-]`` tokens for keys and tokens, the neighbourhood of each ``@`` for
-e-mail. The windows come from ``str.translate`` into a two-letter alphabet and ``str.find``, both C loops
-over the text; the regex engine only sees the few candidates. A detector's ``gate`` (substring test) skips
-the rest, e.g. no ``eyJ`` means no JWT.
+Scanning every pattern over every prompt would cost far more than encoding the span, so a detector's pattern
+runs only where it can match. With ``google-re2`` installed (the ``redaction`` extra), each detector names a
+``candidate`` pattern that all its matches contain, and one RE2 pass over the text (a DFA, linear, in C)
+says which detectors have a candidate at all; the others are skipped. Then, and without RE2, cheap C-level
+gates and windows narrow the rest: ``bytes.translate`` profiles of the text (digits to ``0``...) with
+``in`` tests ("an SSN is 000-00-0000", "a dotted quad is 7 of [0-9.] in a row"), and small
+windows (runs of digits and separators, long ``[A-Za-z0-9_-]`` tokens, the neighbourhood of each ``@``)
+found with ``find`` in those profiles. The Python ``re`` engine only sees the few windows left.
 """
 
 from __future__ import annotations

@@ -245,7 +245,7 @@ class Redactor:
         # is found here. Not so for \uXXXX escapes (\d matches non-ASCII digits) or custom patterns, and a
         # long document seen before is cheaper to answer leaf by leaf from the cache than to scan again.
         raw_ok = len(text) < _CACHE_MIN_CHARS or (
-            self._raw_scan and len(text) <= _RAW_SCAN_MAX_CHARS and "\\u" not in text
+            self._raw_scan and len(text) <= _RAW_SCAN_MAX_CHARS and ("\\" not in text or "\\u" not in text)
         )
         found = self.find(text) if raw_ok else None
         if found is not None and not found:
