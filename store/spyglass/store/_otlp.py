@@ -140,7 +140,18 @@ def any_value(value: AnyValue) -> Any:
 
 
 def attributes(kvs: Iterable[KeyValue]) -> dict[str, Any]:
-    return {kv.key: any_value(kv.value) for kv in kvs}
+    # Strings and ints are nearly every attribute: read them inline (a call per value was a tenth of decoding).
+    out: dict[str, Any] = {}
+    for kv in kvs:
+        value = kv.value
+        which = value.WhichOneof("value")
+        if which == "string_value":
+            out[kv.key] = value.string_value
+        elif which == "int_value":
+            out[kv.key] = value.int_value
+        else:
+            out[kv.key] = any_value(value)
+    return out
 
 
 @dataclass(slots=True)
