@@ -209,6 +209,15 @@ MIGRATIONS: Final[tuple[tuple[str, str], ...]] = (
         END;
         """,
     ),
+    (
+        "0006_fts_hashsize",
+        # FTS5 writes its pending terms out as a new segment whenever they pass 1 MB, and merges those segments
+        # later; a writer transaction holds several MB of terms, so a 32 MB hash makes one segment per
+        # transaction instead of many (about a fifth less indexing time, measured). Memory stays bounded.
+        """
+        INSERT INTO spans_fts (spans_fts, rank) VALUES ('hashsize', 33554432);
+        """,
+    ),
 )
 
 PYTHON_STEPS: Final[dict[str, str]] = {"0004_hourly_rollups": "rebuild"}
