@@ -195,6 +195,8 @@ class Writer:
         # Checkpoints (copying the WAL into the database file, with an fsync) cost the writer a third of its
         # time when it ran them after each commit; a separate thread runs them on the other core instead.
         self._conn.execute("PRAGMA wal_autocheckpoint = 0")
+        # When the WAL restarts from its beginning, give back disk space above this instead of keeping the peak.
+        self._conn.execute("PRAGMA journal_size_limit = 67108864")
         self._checkpointer = Checkpointer(path)
         self._resources: dict[str, int] = {}
         self.spans_written = 0
@@ -391,7 +393,7 @@ class Checkpointer:
     a ``TRUNCATE`` checkpoint, which waits for the current transaction and holds the next one until done.
     """
 
-    def __init__(self, path: str, *, interval_s: float = 0.5, max_wal_bytes: int = 512 * 2**20) -> None:
+    def __init__(self, path: str, *, interval_s: float = 0.5, max_wal_bytes: int = 256 * 2**20) -> None:
         self.interval_s = interval_s
         self.max_wal_bytes = max_wal_bytes
         self.checkpoints = 0
