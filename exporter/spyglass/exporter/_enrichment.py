@@ -49,6 +49,15 @@ def _is_prefixed_content(key: str) -> bool:
     return False
 
 
+def _plain(attributes: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """The SDK's ``BoundedAttributes`` iterate through the ``Mapping`` ABC, in Python, item by item; a finished
+    span's are immutable, so read the ``dict`` they wrap (any other mapping is used as it is)."""
+    if not attributes:
+        return {}
+    inner = getattr(attributes, "_dict", None)
+    return inner if isinstance(inner, dict) else attributes
+
+
 @dataclass(frozen=True)
 class EventData:
     name: str
@@ -129,7 +138,7 @@ class Enricher:
         return current.decide(attrs, resource, at_ns, self.default_mode)
 
     def enrich(self, span: Any) -> Enriched:
-        attrs: Mapping[str, Any] = span.attributes or {}
+        attrs: Mapping[str, Any] = _plain(span.attributes)
         try:
             return self._enrich(span, attrs)
         except Exception:  # never raise into the export path; fail closed on content
@@ -153,7 +162,7 @@ class Enricher:
             out.update(self.pricer.price(attrs, when))
         events: list[EventData] = []
         for ev in span.events:
-            ev_attrs = ev.attributes or {}
+            ev_attrs = _plain(ev.attributes)
             events.append(
                 EventData(
                     ev.name,
