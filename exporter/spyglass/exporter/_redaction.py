@@ -72,6 +72,8 @@ class Redactor:
         self._raw_scan = not patterns
         # With google-re2: one pass says which detectors have a candidate in a text (see Detector.candidate).
         self._candidates = candidate_set(self._detectors)
+        # Every detector has a candidate pattern: no candidate in a text means nothing to find in it.
+        self._gated = self._candidates is not None and -1 not in self._candidates[1]
         self.mode = mode
         if mode is RedactionMode.HASH and hmac_key is None:
             _log.warning("redaction hash mode without a key: using a random per-process key")
@@ -84,16 +86,26 @@ class Redactor:
     def detector_names(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(d.name for d in self._detectors))
 
-    def find(self, text: str) -> list[tuple[int, int, str]]:
-        """Non-overlapping ``(start, end, kind)`` matches, earlier detectors winning ties, sorted by start."""
+    def _present(self, text: str) -> frozenset[int] | None:
+        """The RE2 set indexes of the candidates in ``text`` (``None`` without RE2). The set is ASCII, so the
+        UTF-8 bytes of the text answer as the one-byte-per-character form would (non-ASCII bytes never match)."""
+        if self._candidates is None:
+            return None
+        return frozenset(self._candidates[0].Match(text) or ())
+
+    def find(self, text: str, *, present: frozenset[int] | None = None) -> list[tuple[int, int, str]]:
+        """Non-overlapping ``(start, end, kind)`` matches, earlier detectors winning ties, sorted by start.
+
+        ``present`` is :meth:`_present` of the text when the caller already has it."""
         found: list[tuple[int, int, str]] = []
         windows = Windows(text)
         n = len(text)
-        present: frozenset[int] | None = None
+        index: tuple[int, ...] = ()
         if self._candidates is not None:
-            matcher, index = self._candidates
-            present = frozenset(matcher.Match(windows.data()) or ())
-            if not present and -1 not in index:
+            index = self._candidates[1]
+            if present is None:
+                present = self._present(text)
+            if not present and self._gated:
                 return found
         for i, det in enumerate(self._detectors):
             if present is not None and index[i] >= 0 and index[i] not in present:
@@ -247,9 +259,14 @@ class Redactor:
         raw_ok = len(text) < _CACHE_MIN_CHARS or (
             self._raw_scan and len(text) <= _RAW_SCAN_MAX_CHARS and ("\\" not in text or "\\u" not in text)
         )
-        found = self.find(text) if raw_ok else None
-        if found is not None and not found:
-            return text, hits
+        found = None
+        if raw_ok:
+            present = self._present(text)
+            if present is not None and not present and self._gated:
+                return text, hits  # the common case: no detector has a candidate in the document
+            found = self.find(text, present=present)
+            if not found:
+                return text, hits
         try:
             doc = json.loads(text)
         except ValueError:
