@@ -131,7 +131,7 @@ class ReplayServer:
         self._always: dict[tuple[str, str], Recording] = {}
         self.requests: list[ReceivedRequest] = []
         self.unmatched: list[UnmatchedRequest] = []
-        self._httpd = ThreadingHTTPServer((host, port), _make_handler(self))
+        self._httpd = _QuietServer((host, port), _make_handler(self))
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -209,6 +209,17 @@ class ReplayServer:
     def chunks(self, recording: Recording) -> Iterator[bytes]:
         for piece in recording.events():
             yield piece.encode("utf-8")
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that drops its keep-alive connection (an abandoned stream, a closed SDK client) is a
+        # normal test case, not an error worth a traceback on stderr.
+        import sys
+
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
 
 
 def _make_handler(server: ReplayServer) -> type[BaseHTTPRequestHandler]:
