@@ -21,6 +21,7 @@ Usage::
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from collections import deque
@@ -215,8 +216,6 @@ class _QuietServer(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that drops its keep-alive connection (an abandoned stream, a closed SDK client) is a
         # normal test case, not an error worth a traceback on stderr.
-        import sys
-
         if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
             return
         super().handle_error(request, client_address)
