@@ -192,12 +192,6 @@ class Writer:
         self._closed = False
         self._conn = connect(path)
         self.migrations_applied = migrate(self._conn)
-        # Checkpoints (copying the WAL into the database file, with an fsync) cost the writer a third of its
-        # time when it ran them after each commit; a separate thread runs them on the other core instead.
-        self._conn.execute("PRAGMA wal_autocheckpoint = 0")
-        # When the WAL restarts from its beginning, give back disk space above this instead of keeping the peak.
-        self._conn.execute("PRAGMA journal_size_limit = 67108864")
-        self._checkpointer = Checkpointer(path)
         self._resources: dict[str, int] = {}
         self.spans_written = 0
         self.spans_rejected_overload = 0
@@ -250,7 +244,6 @@ class Writer:
             self._closed = True
         self._queue.put(None)
         self._thread.join(timeout)
-        self._checkpointer.close(timeout)
         try:
             self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
             self._conn.close()
@@ -383,47 +376,6 @@ class Writer:
 
 
 _IDLE: Any = object()
-
-
-class Checkpointer:
-    """A thread with its own connection that checkpoints the WAL while the writer keeps writing.
-
-    A ``PASSIVE`` checkpoint never blocks the writer. Under continuous writes it may never catch up with the
-    end of the WAL, so the WAL could not restart from the beginning: above ``max_wal_bytes`` the thread runs
-    a ``TRUNCATE`` checkpoint, which waits for the current transaction and holds the next one until done.
-    """
-
-    def __init__(self, path: str, *, interval_s: float = 0.5, max_wal_bytes: int = 256 * 2**20) -> None:
-        self.interval_s = interval_s
-        self.max_wal_bytes = max_wal_bytes
-        self.checkpoints = 0
-        self._stop = threading.Event()
-        self._conn = connect(path)
-        self._conn.execute("PRAGMA wal_autocheckpoint = 0")
-        self._page_size = int(self._conn.execute("PRAGMA page_size").fetchone()[0])
-        self._thread = threading.Thread(target=self._run, name="spyglass-store-checkpointer", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            try:
-                self.checkpoint()
-            except Exception:
-                log.warning("WAL checkpoint failed", exc_info=True)
-
-    def checkpoint(self) -> None:
-        _busy, wal_pages, _done = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        self.checkpoints += 1
-        if wal_pages * self._page_size > self.max_wal_bytes:
-            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-
-    def close(self, timeout: float = 30.0) -> None:
-        self._stop.set()
-        self._thread.join(timeout)
-        try:
-            self._conn.close()
-        except sqlite3.Error:
-            log.debug("closing the checkpoint connection failed", exc_info=True)
 
 
 _KEEP = "id NOT IN (SELECT span_id FROM dataset_items)"
