@@ -20,11 +20,12 @@ exactly one LLM span per call, with content.
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Any, TypeGuard
+from typing import Any
 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.util.types import AttributeValue
 
+from spyglass.instrumentation._params import first_number, set_float, set_int, set_stop_sequences
 from spyglass.semconv import gen_ai
 from spyglass.semconv import messages as m
 from spyglass.semconv.values import FinishReason, OperationName, ProviderName
@@ -61,28 +62,14 @@ def _finish(reason: Any) -> str:
     return FINISH_REASON_MAP.get(reason, str(reason))
 
 
-def _num(value: Any) -> TypeGuard[int | float]:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _request_params(body: dict[str, Any], attrs: dict[str, AttributeValue]) -> None:
-    v = body.get("max_tokens")
-    if not _num(v):
-        v = body.get("max_tokens_to_sample")
-    if _num(v):
-        attrs[gen_ai.REQUEST_MAX_TOKENS] = int(v)
-    v = body.get("temperature")
-    if _num(v):
-        attrs[gen_ai.REQUEST_TEMPERATURE] = float(v)
-    v = body.get("top_p")
-    if _num(v):
-        attrs[gen_ai.REQUEST_TOP_P] = float(v)
-    v = body.get("top_k")
-    if _num(v):
-        attrs[gen_ai.REQUEST_TOP_K] = int(v)
+    set_int(attrs, gen_ai.REQUEST_MAX_TOKENS, first_number(body.get("max_tokens"), body.get("max_tokens_to_sample")))
+    set_float(attrs, gen_ai.REQUEST_TEMPERATURE, body.get("temperature"))
+    set_float(attrs, gen_ai.REQUEST_TOP_P, body.get("top_p"))
+    set_int(attrs, gen_ai.REQUEST_TOP_K, body.get("top_k"))
     v = body.get("stop_sequences")
-    if isinstance(v, (list, tuple)) and v:
-        attrs[gen_ai.REQUEST_STOP_SEQUENCES] = [str(s) for s in v]
+    if isinstance(v, (list, tuple)):
+        set_stop_sequences(attrs, v)
     effort = f(body.get("output_config"), "effort")
     if isinstance(effort, str):
         attrs[gen_ai.REQUEST_REASONING_LEVEL] = effort

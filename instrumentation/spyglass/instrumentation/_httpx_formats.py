@@ -29,10 +29,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
-from opentelemetry.util.types import AttributeValue
-
+from spyglass.instrumentation._params import set_float, set_int, set_stop_sequences
 from spyglass.semconv import gen_ai
 from spyglass.semconv import messages as m
 from spyglass.semconv.values import OperationName, OutputType
@@ -115,19 +114,6 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _set(inv: LLMInvocation, key: str, value: Any, kind: type | tuple[type, ...] = (int, float)) -> None:
-    """Set a numeric request parameter when the body has one of ``kind`` (booleans are not numbers here)."""
-    if isinstance(value, kind) and not isinstance(value, bool):
-        inv.attributes[key] = cast("AttributeValue", value)
-
-
-def _stops(inv: LLMInvocation, value: Any) -> None:
-    if isinstance(value, str):
-        inv.attributes[gen_ai.REQUEST_STOP_SEQUENCES] = [value]
-    elif isinstance(value, list) and value and all(isinstance(s, str) for s in value):
-        inv.attributes[gen_ai.REQUEST_STOP_SEQUENCES] = list(value)
-
-
 def _finish(reason: Any, table: dict[str, str]) -> str:
     text = str(reason) if reason is not None else "stop"
     return table.get(text, text)
@@ -172,7 +158,7 @@ def _openai_embeddings_request(body: Any, inv: LLMInvocation, content: bool) -> 
     body = _d(body)
     if isinstance(body.get("encoding_format"), str):
         inv.attributes[gen_ai.REQUEST_ENCODING_FORMATS] = [body["encoding_format"]]
-    _set(inv, gen_ai.EMBEDDINGS_DIMENSION_COUNT, body.get("dimensions"), int)
+    set_int(inv.attributes, gen_ai.EMBEDDINGS_DIMENSION_COUNT, body.get("dimensions"))
 
 
 def _reader(read: Callable[[LLMInvocation, Any], None]) -> Callable[[Any, LLMInvocation, bool], None]:
@@ -225,7 +211,7 @@ def _anthropic_request(body: Any, inv: LLMInvocation, content: bool) -> None:
     body = _d(body)
     _anthropic._request_params(body, inv.attributes)
     if "max_tokens_to_sample" in body:  # legacy /v1/complete
-        _set(inv, gen_ai.REQUEST_MAX_TOKENS, body["max_tokens_to_sample"], int)
+        set_int(inv.attributes, gen_ai.REQUEST_MAX_TOKENS, body["max_tokens_to_sample"])
         if content:
             inv.input_messages = [m.message("user", [m.text(str(body.get("prompt") or ""))])]
         return
@@ -306,17 +292,17 @@ def _gemini_request(body: Any, inv: LLMInvocation, content: bool) -> None:
     body = _d(body)
     cfg = _d(body.get("generationConfig") or body.get("generation_config"))
     a = gen_ai
-    _set(inv, a.REQUEST_TEMPERATURE, cfg.get("temperature"))
-    _set(inv, a.REQUEST_TOP_P, cfg.get("topP"))
-    _set(inv, a.REQUEST_TOP_K, cfg.get("topK"))
-    _set(inv, a.REQUEST_MAX_TOKENS, cfg.get("maxOutputTokens"), int)
-    _set(inv, a.REQUEST_SEED, cfg.get("seed"), int)
-    _set(inv, a.REQUEST_FREQUENCY_PENALTY, cfg.get("frequencyPenalty"))
-    _set(inv, a.REQUEST_PRESENCE_PENALTY, cfg.get("presencePenalty"))
+    set_float(inv.attributes, a.REQUEST_TEMPERATURE, cfg.get("temperature"))
+    set_float(inv.attributes, a.REQUEST_TOP_P, cfg.get("topP"))
+    set_int(inv.attributes, a.REQUEST_TOP_K, cfg.get("topK"))
+    set_int(inv.attributes, a.REQUEST_MAX_TOKENS, cfg.get("maxOutputTokens"))
+    set_int(inv.attributes, a.REQUEST_SEED, cfg.get("seed"))
+    set_float(inv.attributes, a.REQUEST_FREQUENCY_PENALTY, cfg.get("frequencyPenalty"))
+    set_float(inv.attributes, a.REQUEST_PRESENCE_PENALTY, cfg.get("presencePenalty"))
     count = _int(cfg.get("candidateCount"))
     if count is not None and count != 1:
         inv.attributes[a.REQUEST_CHOICE_COUNT] = count
-    _stops(inv, cfg.get("stopSequences"))
+    set_stop_sequences(inv.attributes, cfg.get("stopSequences"))
     if cfg.get("responseMimeType") == "application/json":
         inv.attributes[a.OUTPUT_TYPE] = OutputType.JSON.value
     level = _d(cfg.get("thinkingConfig")).get("thinking_level") or _d(cfg.get("thinkingConfig")).get("thinkingLevel")
@@ -455,14 +441,14 @@ def _cohere_message(msg: Any, output: bool = False) -> list[m.Part]:
 def _cohere_request(body: Any, inv: LLMInvocation, content: bool) -> None:
     body = _d(body)
     a = gen_ai
-    _set(inv, a.REQUEST_TEMPERATURE, body.get("temperature"))
-    _set(inv, a.REQUEST_TOP_P, body.get("p"))
-    _set(inv, a.REQUEST_TOP_K, body.get("k"))
-    _set(inv, a.REQUEST_MAX_TOKENS, body.get("max_tokens"), int)
-    _set(inv, a.REQUEST_SEED, body.get("seed"), int)
-    _set(inv, a.REQUEST_FREQUENCY_PENALTY, body.get("frequency_penalty"))
-    _set(inv, a.REQUEST_PRESENCE_PENALTY, body.get("presence_penalty"))
-    _stops(inv, body.get("stop_sequences"))
+    set_float(inv.attributes, a.REQUEST_TEMPERATURE, body.get("temperature"))
+    set_float(inv.attributes, a.REQUEST_TOP_P, body.get("p"))
+    set_int(inv.attributes, a.REQUEST_TOP_K, body.get("k"))
+    set_int(inv.attributes, a.REQUEST_MAX_TOKENS, body.get("max_tokens"))
+    set_int(inv.attributes, a.REQUEST_SEED, body.get("seed"))
+    set_float(inv.attributes, a.REQUEST_FREQUENCY_PENALTY, body.get("frequency_penalty"))
+    set_float(inv.attributes, a.REQUEST_PRESENCE_PENALTY, body.get("presence_penalty"))
+    set_stop_sequences(inv.attributes, body.get("stop_sequences"))
     if not content:
         return
     msgs: list[m.ChatMessage] = []

@@ -21,11 +21,12 @@ arguments win over the environment (:mod:`._config`).
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Any, TypeGuard
+from typing import Any
 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.util.types import AttributeValue
 
+from spyglass.instrumentation._params import first_number, is_number, set_float, set_int, set_stop_sequences
 from spyglass.semconv import gen_ai
 from spyglass.semconv import messages as m
 from spyglass.semconv.messages import base64_decoded_size
@@ -50,42 +51,19 @@ _OUTPUT_TYPES = {"text": "text", "json_object": "json", "json_schema": "json"}
 f = om.field
 
 
-def _num(value: Any) -> TypeGuard[int | float]:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _request_params(body: dict[str, Any], attrs: dict[str, AttributeValue]) -> None:
     """Request parameters common to the OpenAI inference APIs, by semconv name."""
-    v = body.get("temperature")
-    if _num(v):
-        attrs[gen_ai.REQUEST_TEMPERATURE] = float(v)
-    v = body.get("top_p")
-    if _num(v):
-        attrs[gen_ai.REQUEST_TOP_P] = float(v)
-    v = body.get("max_completion_tokens")
-    if not _num(v):
-        v = body.get("max_tokens")
-    if not _num(v):
-        v = body.get("max_output_tokens")
-    if _num(v):
-        attrs[gen_ai.REQUEST_MAX_TOKENS] = int(v)
-    v = body.get("frequency_penalty")
-    if _num(v):
-        attrs[gen_ai.REQUEST_FREQUENCY_PENALTY] = float(v)
-    v = body.get("presence_penalty")
-    if _num(v):
-        attrs[gen_ai.REQUEST_PRESENCE_PENALTY] = float(v)
-    v = body.get("seed")
-    if _num(v):
-        attrs[gen_ai.REQUEST_SEED] = int(v)
+    set_float(attrs, gen_ai.REQUEST_TEMPERATURE, body.get("temperature"))
+    set_float(attrs, gen_ai.REQUEST_TOP_P, body.get("top_p"))
+    max_tokens = first_number(body.get("max_completion_tokens"), body.get("max_tokens"), body.get("max_output_tokens"))
+    set_int(attrs, gen_ai.REQUEST_MAX_TOKENS, max_tokens)
+    set_float(attrs, gen_ai.REQUEST_FREQUENCY_PENALTY, body.get("frequency_penalty"))
+    set_float(attrs, gen_ai.REQUEST_PRESENCE_PENALTY, body.get("presence_penalty"))
+    set_int(attrs, gen_ai.REQUEST_SEED, body.get("seed"))
     v = body.get("n")
-    if _num(v) and v != 1:
+    if is_number(v) and v != 1:
         attrs[gen_ai.REQUEST_CHOICE_COUNT] = int(v)
-    v = body.get("stop")
-    if isinstance(v, str):
-        attrs[gen_ai.REQUEST_STOP_SEQUENCES] = [v]
-    elif isinstance(v, (list, tuple)) and v:
-        attrs[gen_ai.REQUEST_STOP_SEQUENCES] = [str(s) for s in v]
+    set_stop_sequences(attrs, body.get("stop"))
     v = body.get("reasoning_effort")
     if v is None:
         v = f(body.get("reasoning"), "effort")
