@@ -39,7 +39,7 @@ from typing import Any
 from spyglass.store import _rollups
 from spyglass.store._errors import BadRequest, NotFound
 from spyglass.store._records import normalise
-from spyglass.store._schema import WORD
+from spyglass.store._schema import RECORD_COLUMNS, WORD
 
 DEFAULT_LIMIT = 50
 FTS_DRIVE_LIMIT = 2000
@@ -47,41 +47,7 @@ FTS_DRIVE_LIMIT = 2000
 in sort order (the matches are then a membership test)."""
 MAX_LIMIT = 1000
 
-ITEM_COLUMNS = [
-    "id",
-    "trace_id",
-    "span_id",
-    "parent_span_id",
-    "tenant",
-    "name",
-    "kind",
-    "service",
-    "scope_name",
-    "start_ns",
-    "end_ns",
-    "duration_ms",
-    "status",
-    "status_message",
-    "is_llm",
-    "operation",
-    "provider",
-    "model",
-    "request_model",
-    "alias",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
-    "cost",
-    "cost_source",
-    "user_id",
-    "session_id",
-    "input_text",
-    "output_text",
-    "tool_args",
-    "metadata",
-]
+ITEM_COLUMNS = ["id", *RECORD_COLUMNS]
 _SELECT_ITEM = ", ".join(ITEM_COLUMNS)
 
 SORTS: dict[str, str] = {

@@ -57,6 +57,46 @@ import time
 from pathlib import Path
 from typing import Final
 
+RECORD_COLUMNS: Final = (
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "tenant",
+    "name",
+    "kind",
+    "service",
+    "scope_name",
+    "start_ns",
+    "end_ns",
+    "duration_ms",
+    "status",
+    "status_message",
+    "is_llm",
+    "operation",
+    "provider",
+    "model",
+    "request_model",
+    "alias",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "cost",
+    "cost_source",
+    "user_id",
+    "session_id",
+    "input_text",
+    "output_text",
+    "tool_args",
+    "metadata",
+)
+"""The ``spans`` columns of the normalised request record: what searches and lists return."""
+DETAIL_COLUMNS: Final = ("attributes", "events", "links", "resource_id")
+"""The whole span as received, read only when one span or trace is opened."""
+SPAN_COLUMNS: Final = (*RECORD_COLUMNS, *DETAIL_COLUMNS, "ingested_ns")
+"""Every column the writer fills, in the order of the rows it is given (``id`` aside)."""
+
 MIGRATIONS: Final[tuple[tuple[str, str], ...]] = (
     (
         "0001_initial",

@@ -24,51 +24,12 @@ from typing import Any, TypeVar
 
 from spyglass.store import _rollups
 from spyglass.store._records import Record
-from spyglass.store._schema import connect, migrate
+from spyglass.store._schema import SPAN_COLUMNS, connect, migrate
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-SPAN_COLUMNS = [
-    "trace_id",
-    "span_id",
-    "parent_span_id",
-    "tenant",
-    "name",
-    "kind",
-    "service",
-    "scope_name",
-    "start_ns",
-    "end_ns",
-    "duration_ms",
-    "status",
-    "status_message",
-    "is_llm",
-    "operation",
-    "provider",
-    "model",
-    "request_model",
-    "alias",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
-    "cost",
-    "cost_source",
-    "user_id",
-    "session_id",
-    "input_text",
-    "output_text",
-    "tool_args",
-    "metadata",
-    "attributes",
-    "events",
-    "links",
-    "resource_id",
-    "ingested_ns",
-]
 # The writer gives each row its id, so that it can index the text it already holds (see _transaction).
 _INSERT = (
     f"INSERT OR IGNORE INTO spans (id, {', '.join(SPAN_COLUMNS)}) "  # noqa: S608
