@@ -49,6 +49,8 @@ from spyglass.semconv import metrics as semconv_metrics
 __all__ = ["ExportCounts", "SpyglassSpanExporter"]
 
 _log = logging.getLogger(__name__)
+_JITTER = random.Random()  # noqa: S311 - jitter, not security
+"""The exporter's own generator: retries never draw from (or disturb) the application's global ``random``."""
 
 DEFAULT_MAX_QUEUE_BYTES = 64 * 1024 * 1024
 DEFAULT_BACKOFF_INITIAL_S = 0.5
@@ -372,7 +374,7 @@ class SpyglassSpanExporter(SpanExporter):
                     self._put_back(source, payload, n)
                     self._spill_all()
                     delay = min(self._backoff_max, self._backoff_initial * (2**attempt))
-                    delay = delay * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
+                    delay = delay * _JITTER.uniform(0.5, 1.0)
                     if exc.retry_after is not None:
                         delay = max(delay, exc.retry_after)
                     attempt = min(attempt + 1, 30)
