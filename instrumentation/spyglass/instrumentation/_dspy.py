@@ -354,14 +354,7 @@ class _Wrappers:
             return wrapped(*args, **kwargs)
         inv, span, last = started
         tel = self.tel
-        token = tel.activate(span)
-        try:
-            result = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            tel.deactivate(token)
-            tel.finish(inv, span, exc)
-            raise
-        tel.deactivate(token)
+        result = tel.run(span, lambda exc: tel.finish(inv, span, exc), wrapped, args, kwargs)
         try:
             self._lm_finish(instance, inv, last, result)
         except Exception as exc:
@@ -379,14 +372,7 @@ class _Wrappers:
             return await wrapped(*args, **kwargs)
         inv, span, last = started
         tel = self.tel
-        token = tel.activate(span)
-        try:
-            result = await wrapped(*args, **kwargs)
-        except BaseException as exc:
-            tel.deactivate(token)
-            tel.finish(inv, span, exc)
-            raise
-        tel.deactivate(token)
+        result = await tel.arun(span, lambda exc: tel.finish(inv, span, exc), wrapped, args, kwargs)
         try:
             self._lm_finish(instance, inv, last, result)
         except Exception as exc:

@@ -430,14 +430,7 @@ def _make_wrappers(tracer: _Tracer, module: Any) -> tuple[Callable[..., Any], Ca
         if started is None:
             return wrapped(*args, **kwargs)
         route, inv, span, content = started
-        token = tel.activate(span)
-        try:
-            response = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            tel.deactivate(token)
-            tel.finish(inv, span, exc)
-            raise
-        tel.deactivate(token)
+        response = tel.run(span, lambda exc: tel.finish(inv, span, exc), wrapped, args, kwargs)
         try:
             parser = _Parser(tel, inv, span, route, content, response)
             if not parser.in_memory(response):
@@ -457,14 +450,7 @@ def _make_wrappers(tracer: _Tracer, module: Any) -> tuple[Callable[..., Any], Ca
         if started is None:
             return await wrapped(*args, **kwargs)
         route, inv, span, content = started
-        token = tel.activate(span)
-        try:
-            response = await wrapped(*args, **kwargs)
-        except BaseException as exc:
-            tel.deactivate(token)
-            tel.finish(inv, span, exc)
-            raise
-        tel.deactivate(token)
+        response = await tel.arun(span, lambda exc: tel.finish(inv, span, exc), wrapped, args, kwargs)
         try:
             parser = _Parser(tel, inv, span, route, content, response)
             if not parser.in_memory(response):

@@ -182,14 +182,7 @@ def make_sync_wrapper(state: _State) -> Callable[..., Any]:
         if started is None:
             return wrapped(*args, **kwargs)
         tel, plan, span, args = started
-        token = LLMTelemetry.activate(span)
-        try:
-            result = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            LLMTelemetry.deactivate(token)
-            _fail(tel, plan, span, exc)
-            raise
-        LLMTelemetry.deactivate(token)
+        result = LLMTelemetry.run(span, lambda exc: _fail(tel, plan, span, exc), wrapped, args, kwargs)
         return _succeed(state, tel, plan, span, result, False)
 
     return wrapper
@@ -201,15 +194,7 @@ def make_async_wrapper(state: _State) -> Callable[..., Any]:
         if started is None:
             return await wrapped(*args, **kwargs)
         tel, plan, span, args = started
-        token = LLMTelemetry.activate(span)
-        try:
-            # The coroutine is awaited inside the attached context; asyncio copies it into nothing else.
-            result = await wrapped(*args, **kwargs)
-        except BaseException as exc:
-            LLMTelemetry.deactivate(token)
-            _fail(tel, plan, span, exc)
-            raise
-        LLMTelemetry.deactivate(token)
+        result = await LLMTelemetry.arun(span, lambda exc: _fail(tel, plan, span, exc), wrapped, args, kwargs)
         return _succeed(state, tel, plan, span, result, True)
 
     return wrapper

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -256,6 +257,37 @@ class LLMTelemetry:
             otel_context.detach(token)  # type: ignore[arg-type]
         except Exception as exc:
             log_once("detaching the context", exc)
+
+    @staticmethod
+    def run(
+        span: Span, on_error: Callable[[BaseException], None], fn: Callable[..., Any], args: Any, kwargs: Any
+    ) -> Any:
+        """Call ``fn`` with ``span`` active; on any exception call ``on_error`` (which ends the span) and
+        re-raise it unchanged. The context is detached before anything else runs, on both paths."""
+        token = LLMTelemetry.activate(span)
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            LLMTelemetry.deactivate(token)
+            on_error(exc)
+            raise
+        LLMTelemetry.deactivate(token)
+        return result
+
+    @staticmethod
+    async def arun(
+        span: Span, on_error: Callable[[BaseException], None], fn: Callable[..., Any], args: Any, kwargs: Any
+    ) -> Any:
+        """:meth:`run` for a coroutine function: awaited inside the attached context."""
+        token = LLMTelemetry.activate(span)
+        try:
+            result = await fn(*args, **kwargs)
+        except BaseException as exc:
+            LLMTelemetry.deactivate(token)
+            on_error(exc)
+            raise
+        LLMTelemetry.deactivate(token)
+        return result
 
     def finish(
         self,
