@@ -11,6 +11,10 @@ from typing import Final
 
 INFERENCE_OPERATION_DETAILS: Final = "gen_ai.client.inference.operation.details"
 CLIENT_OPERATION_EXCEPTION: Final = "gen_ai.client.operation.exception"
+"""A failed GenAI operation: ``exception.type``/``message``/``stacktrace``, ``error.type`` and the
+operation's request attributes (never content), severity :data:`CLIENT_OPERATION_EXCEPTION_SEVERITY`."""
+CLIENT_OPERATION_EXCEPTION_SEVERITY: Final = 13
+"""``SeverityNumber.WARN``, the severity the conventions recommend for the exception event."""
 EVALUATION_RESULT: Final = "gen_ai.evaluation.result"
 
 # Deprecated per-message events (semantic-conventions PR #2179): read, never written.

@@ -101,6 +101,19 @@ TOOL_DEFINITIONS: Final = "gen_ai.tool.definitions"
 CONTENT_ATTRIBUTES: Final = (INPUT_MESSAGES, OUTPUT_MESSAGES, SYSTEM_INSTRUCTIONS, TOOL_DEFINITIONS)
 """The message-content attributes of inference spans."""
 
+# References to content stored elsewhere by a completion hook. The conventions define no name yet ("TODO:
+# document a common approach"); these are util-genai's upload hook's names, so both hooks read the same.
+INPUT_MESSAGES_REF: Final = "gen_ai.input.messages_ref"
+"""str: URL of the uploaded ``gen_ai.input.messages`` (util-genai spelling, underscore before ``ref``)."""
+OUTPUT_MESSAGES_REF: Final = "gen_ai.output.messages_ref"
+"""str: URL of the uploaded ``gen_ai.output.messages``."""
+SYSTEM_INSTRUCTIONS_REF: Final = "gen_ai.system_instructions_ref"
+"""str: URL of the uploaded ``gen_ai.system_instructions``."""
+TOOL_DEFINITIONS_REF: Final = "gen_ai.tool.definitions_ref"
+"""str: URL of the uploaded ``gen_ai.tool.definitions``."""
+
+CONTENT_REF_ATTRIBUTES: Final = (INPUT_MESSAGES_REF, OUTPUT_MESSAGES_REF, SYSTEM_INSTRUCTIONS_REF, TOOL_DEFINITIONS_REF)
+
 # --- embeddings ----------------------------------------------------------------------------------
 EMBEDDINGS_DIMENSION_COUNT: Final = "gen_ai.embeddings.dimension.count"
 """int."""
@@ -141,6 +154,10 @@ SERVER_PORT: Final = "server.port"
 ERROR_TYPE: Final = "error.type"
 ERROR_TYPE_OTHER: Final = "_OTHER"
 """Fallback ``error.type`` value."""
+EXCEPTION_TYPE: Final = "exception.type"
+"""str: fully-qualified exception class (on the ``gen_ai.client.operation.exception`` event)."""
+EXCEPTION_MESSAGE: Final = "exception.message"
+EXCEPTION_STACKTRACE: Final = "exception.stacktrace"
 
 # --- OpenAI refinements ------------------------------------------------------------------------
 OPENAI_REQUEST_SERVICE_TIER: Final = "openai.request.service_tier"
