@@ -23,6 +23,33 @@ OTEL_INSTRUMENTATION_GENAI_EMIT_EVENT: Final = "OTEL_INSTRUMENTATION_GENAI_EMIT_
 
 Emit ``gen_ai.client.inference.operation.details``; default true for the EVENT modes, false otherwise.
 """
+OTEL_INSTRUMENTATION_GENAI_COMPLETION_HOOK: Final = "OTEL_INSTRUMENTATION_GENAI_COMPLETION_HOOK"
+"""
+.. envvar:: OTEL_INSTRUMENTATION_GENAI_COMPLETION_HOOK
+
+Unset by default. Name of an entry point in the group ``opentelemetry_genai_completion_hook``, called once
+per LM call with its messages, span and event record (``spyglass_upload``: Spyglass's upload hook;
+``upload``: util-genai's). A ``completion_hook=`` argument to ``instrument()`` wins.
+"""
+OTEL_INSTRUMENTATION_GENAI_UPLOAD_BASE_PATH: Final = "OTEL_INSTRUMENTATION_GENAI_UPLOAD_BASE_PATH"
+"""
+.. envvar:: OTEL_INSTRUMENTATION_GENAI_UPLOAD_BASE_PATH
+
+Required by the upload hooks: a local directory (``/var/spool/llm``, ``file:///...``) or, with ``fsspec``
+installed (``spyglass[upload]``), any fsspec URL (``s3://bucket/prefix``, ``gs://...``).
+"""
+OTEL_INSTRUMENTATION_GENAI_UPLOAD_FORMAT: Final = "OTEL_INSTRUMENTATION_GENAI_UPLOAD_FORMAT"
+"""
+.. envvar:: OTEL_INSTRUMENTATION_GENAI_UPLOAD_FORMAT
+
+Default ``json`` (one JSON array per file); ``jsonl`` writes one message per line with an ``index``.
+"""
+OTEL_INSTRUMENTATION_GENAI_UPLOAD_MAX_QUEUE_SIZE: Final = "OTEL_INSTRUMENTATION_GENAI_UPLOAD_MAX_QUEUE_SIZE"
+"""
+.. envvar:: OTEL_INSTRUMENTATION_GENAI_UPLOAD_MAX_QUEUE_SIZE
+
+Default ``20``: uploads waiting or running in the background pool; files beyond it are dropped and counted.
+"""
 OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT: Final = "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"
 """
 .. envvar:: OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT
