@@ -1,11 +1,27 @@
-"""Hourly rollups: per (hour, is_llm, tenant, service, model, provider, status, operation), the count, error
-count, latency sum and max, token and cost sums, and a log-scale latency histogram.
+"""Rollups: pre-aggregated statistics, so that stats over many spans read a few rows instead of every span.
 
-The writer adds each transaction's new spans (:func:`add`); retention subtracts what it deletes
-(:func:`subtract`). :func:`spyglass.store._queries.stats` reads them instead of every span when a query
-only filters and groups on these dimensions and matches more spans than it computes exact percentiles for.
-Histogram bins are ``round(log10(ms) * 200)`` (1.2 % wide), the same as the store's approximate percentiles.
-A rollup's ``dur_max`` is exact until retention removes spans from it; it is then the top bin's value.
+Three tables, each row holding the count, error count, latency sum and max, token and cost sums and a
+log-scale latency histogram of the spans it covers:
+
+=================  ================================================================  =====================
+table              key                                                               rows at 1M spans/week
+=================  ================================================================  =====================
+``rollups``        hour, is_llm, tenant, service, model, provider, status, operation  ~30,000 (the cube)
+``rollups_daily``  the same per UTC day                                               ~1,400
+``rollup_slices``  (grain: hour or day, dim, is_llm, time, value): every span of the  ~3,500 hourly,
+                   hour/day (``dim = ''``) or one dimension of the cube (``dim =      ~150 daily
+                   'model'``, ...) with its value
+=================  ================================================================  =====================
+
+A query reads the smallest table that keeps the dimensions it filters and groups on: none or one of them
+is a slice, more is a cube, and whole days come from the daily tables (see
+:func:`spyglass.store._queries.stats`).
+
+The writer adds each transaction's new spans (:func:`apply` on cells aggregated on the request threads,
+or :func:`add`); retention subtracts what it deletes (:func:`subtract`). Every table is updated from the
+same hourly cells in the same transaction, so they always agree. Histogram bins are
+``round(log10(ms) * 200)`` (1.2 % wide), the same as the store's approximate percentiles. A row's
+``dur_max`` is exact until retention removes spans from it; it is then the top bin's value (within 0.6 %).
 """
 
 from __future__ import annotations
@@ -14,17 +30,39 @@ import json
 import math
 import sqlite3
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 HOUR: Final = 3600 * 10**9
+DAY: Final = 24 * HOUR
 BINS_PER_DECADE: Final = 200
 DIMS: Final = ("is_llm", "tenant", "service", "model", "provider", "status", "operation")
 """Rollup dimensions; NULL text dimensions are stored as ''."""
 SUMS: Final = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "cost")
+SLICE_DIMS: Final = DIMS[1:]
+"""The dimensions ``rollup_slices`` keeps one at a time (``dim = ''``: none, every span)."""
 
 _SPAN_FIELDS = "start_ns, " + ", ".join(DIMS) + ", duration_ms, " + ", ".join(SUMS)
+VALUES: Final = "n, errors, dur_sum, dur_max, " + ", ".join(SUMS) + ", hist"
+"""The value columns of every rollup table, in the order :meth:`Acc.add_stored` reads them."""
 
 Key = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Table:
+    """A rollup table: its name, key columns and the grain of its time column."""
+
+    name: str
+    key: tuple[str, ...]
+    time: str
+    grain: int
+
+
+HOURLY: Final = Table("rollups", ("hour_ns", *DIMS), "hour_ns", HOUR)
+DAILY: Final = Table("rollups_daily", ("day_ns", *DIMS), "day_ns", DAY)
+SLICES: Final = Table("rollup_slices", ("grain", "dim", "is_llm", "t_ns", "value"), "t_ns", 0)
+"""``grain`` is a column here (HOUR or DAY)."""
 
 
 def bin_of(duration_ms: float) -> int:
@@ -66,19 +104,24 @@ class Acc:
             if v is not None:
                 current = self.sums[i]
                 self.sums[i] = sign * v if current is None else current + sign * v
+        hist = self.hist
+        if sign > 0:
+            for b, c in other.hist.items():
+                hist[b] = hist.get(b, 0) + c
+            return
         for b, c in other.hist.items():
-            left = self.hist.get(b, 0) + sign * c
+            left = hist.get(b, 0) - c
             if left > 0:
-                self.hist[b] = left
+                hist[b] = left
             else:
-                self.hist.pop(b, None)
-        if sign < 0 and self.hist:
+                hist.pop(b, None)
+        if hist:
             # The deleted span may have been the slowest: fall back to the top bin (within 0.6 %).
-            top = 10 ** (max(self.hist) / BINS_PER_DECADE)
+            top = 10 ** (max(hist) / BINS_PER_DECADE)
             self.dur_max = top if self.dur_max is None else min(self.dur_max, top)
 
     def add_stored(self, row: Sequence[Any]) -> None:
-        """Add a stored rollup row (``n, errors, dur_sum, dur_max, sums..., hist``): the hot loop of stats."""
+        """Add a stored rollup row (:data:`VALUES`: ``n, errors, dur_sum, dur_max, sums..., hist``)."""
         self.n += row[0]
         self.errors += row[1]
         self.dur_sum += row[2]
@@ -93,9 +136,9 @@ class Acc:
                 sums[i] = v if current is None else current + v
         hist = self.hist
         flat = _hist_pairs(row[4 + len(SUMS)])
-        for i in range(0, len(flat), 2):
-            b = flat[i]
-            hist[b] = hist.get(b, 0) + flat[i + 1]
+        get = hist.get
+        for b, c in zip(flat[::2], flat[1::2], strict=True):
+            hist[b] = get(b, 0) + c
 
     def agg(self) -> list[Any]:
         """The ``_AGG`` row of :mod:`spyglass.store._queries`: count, errors, duration sum, max, sums."""
@@ -103,7 +146,7 @@ class Acc:
 
 
 def aggregate(rows: Iterable[Sequence[Any]]) -> dict[Key, Acc]:
-    """Rows of ``_SPAN_FIELDS`` grouped into rollup cells."""
+    """Rows of ``_SPAN_FIELDS`` grouped into hourly cells (keys of :data:`HOURLY`)."""
     cells: dict[Key, Acc] = {}
     n_dims = len(DIMS)
     for row in rows:
@@ -130,8 +173,27 @@ def _copy(acc: Acc) -> Acc:
     return out
 
 
-_WHERE_KEY = "hour_ns = ? AND " + " AND ".join(f"{d} = ?" for d in DIMS)
-_COLUMNS = "hour_ns, " + ", ".join(DIMS) + ", n, errors, dur_sum, dur_max, " + ", ".join(SUMS) + ", hist"
+def _add(cells: dict[Key, Acc], key: Key, acc: Acc) -> None:
+    cell = cells.get(key)
+    if cell is None:
+        cell = cells[key] = Acc()
+    cell.merge(acc)
+
+
+def levels(cells: dict[Key, Acc]) -> tuple[dict[Key, Acc], dict[Key, Acc]]:
+    """The daily cube cells and the slice cells that hourly cube cells add up to."""
+    daily: dict[Key, Acc] = {}
+    slices: dict[Key, Acc] = {}
+    for key, acc in cells.items():
+        hour = key[0]
+        is_llm = key[1]
+        day = hour // DAY * DAY
+        _add(daily, (day, *key[1:]), acc)
+        for grain, t in ((HOUR, hour), (DAY, day)):
+            _add(slices, (grain, "", is_llm, t, ""), acc)
+            for i, dim in enumerate(SLICE_DIMS, 2):
+                _add(slices, (grain, dim, is_llm, t, key[i]), acc)
+    return daily, slices
 
 
 def _hist_pairs(text: str) -> list[int]:
@@ -152,20 +214,30 @@ def load(row: Sequence[Any]) -> Acc:
     return acc
 
 
-def apply(conn: sqlite3.Connection, cells: dict[Key, Acc], sign: int = 1) -> None:
-    """Add (``sign=1``) or subtract (``-1``) cells into the rollups table (inside the caller's transaction)."""
-    select = f"SELECT n, errors, dur_sum, dur_max, {', '.join(SUMS)}, hist FROM rollups WHERE {_WHERE_KEY}"  # noqa: S608
+def _write(conn: sqlite3.Connection, table: Table, cells: dict[Key, Acc], sign: int) -> None:
+    where = " AND ".join(f"{c} = ?" for c in table.key)
+    select = f"SELECT {VALUES} FROM {table.name} WHERE {where}"  # noqa: S608
+    insert = (
+        f"INSERT OR REPLACE INTO {table.name} ({', '.join(table.key)}, {VALUES}) "  # noqa: S608
+        f"VALUES ({', '.join('?' * (len(table.key) + 5 + len(SUMS)))})"
+    )
+    delete = f"DELETE FROM {table.name} WHERE {where}"  # noqa: S608
     for key, delta in cells.items():
         row = conn.execute(select, key).fetchone()
         acc = load(row) if row else Acc()
         acc.merge(delta, sign)
         if acc.n <= 0:
-            conn.execute(f"DELETE FROM rollups WHERE {_WHERE_KEY}", key)  # noqa: S608
+            conn.execute(delete, key)
             continue
-        conn.execute(
-            f"INSERT OR REPLACE INTO rollups ({_COLUMNS}) VALUES ({', '.join('?' * (len(DIMS) + 6 + len(SUMS)))})",  # noqa: S608
-            (*key, acc.n, acc.errors, acc.dur_sum, acc.dur_max, *acc.sums, _hist_text(acc.hist)),
-        )
+        conn.execute(insert, (*key, acc.n, acc.errors, acc.dur_sum, acc.dur_max, *acc.sums, _hist_text(acc.hist)))
+
+
+def apply(conn: sqlite3.Connection, cells: dict[Key, Acc], sign: int = 1) -> None:
+    """Add (``sign=1``) or subtract (``-1``) hourly cells into every rollup table (in the caller's transaction)."""
+    _write(conn, HOURLY, cells, sign)
+    daily, slices = levels(cells)
+    _write(conn, DAILY, daily, sign)
+    _write(conn, SLICES, slices, sign)
 
 
 def add(conn: sqlite3.Connection, first_new_id: int) -> None:
@@ -192,9 +264,24 @@ def subtract(conn: sqlite3.Connection, ids: Sequence[int]) -> None:
 
 
 def rebuild(conn: sqlite3.Connection) -> None:
-    """Recompute every rollup from the spans (the migration that adds them to an existing database)."""
+    """Recompute the hourly rollups from the spans (migration ``0004``, which adds them to a database).
+
+    Only the hourly table: the others come later, from it (:func:`rebuild_levels`, migration ``0007``).
+    """
     conn.execute("DELETE FROM rollups")
-    cells: dict[Key, Acc] = {}
-    for key, acc in aggregate(conn.execute(f"SELECT {_SPAN_FIELDS} FROM spans")).items():  # noqa: S608
-        cells[key] = acc
-    apply(conn, cells)
+    _write(conn, HOURLY, aggregate(conn.execute(f"SELECT {_SPAN_FIELDS} FROM spans")), 1)  # noqa: S608
+
+
+def rebuild_levels(conn: sqlite3.Connection) -> None:
+    """Recompute the daily cube and the slices from the hourly rollups (migration ``0007``)."""
+    conn.execute(f"DELETE FROM {DAILY.name}")  # noqa: S608
+    conn.execute(f"DELETE FROM {SLICES.name}")  # noqa: S608
+    cells = {
+        tuple(row[: len(HOURLY.key)]): load(row[len(HOURLY.key) :])
+        for row in conn.execute(
+            f"SELECT {', '.join(HOURLY.key)}, {VALUES} FROM {HOURLY.name}"  # noqa: S608
+        )
+    }
+    daily, slices = levels(cells)
+    _write(conn, DAILY, daily, 1)
+    _write(conn, SLICES, slices, 1)

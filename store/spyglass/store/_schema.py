@@ -259,9 +259,57 @@ MIGRATIONS: Final[tuple[tuple[str, str], ...]] = (
         INSERT INTO spans_fts (spans_fts, rank) VALUES ('hashsize', 33554432);
         """,
     ),
+    (
+        "0007_rollup_levels",
+        # See spyglass.store._rollups: a daily cube and one-dimension slices (hourly and daily), so that a
+        # week grouped by model reads about 40 rows instead of 30,000. Filled from the hourly rollups.
+        """
+        CREATE TABLE rollups_daily (
+            day_ns INTEGER NOT NULL,
+            is_llm INTEGER NOT NULL,
+            tenant TEXT NOT NULL,
+            service TEXT NOT NULL,
+            model TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            status TEXT NOT NULL,
+            operation TEXT NOT NULL,
+            n INTEGER NOT NULL,
+            errors INTEGER NOT NULL,
+            dur_sum REAL NOT NULL,
+            dur_max REAL,
+            input_tokens INTEGER,
+            output_tokens INTEGER,
+            cache_read_tokens INTEGER,
+            cache_write_tokens INTEGER,
+            reasoning_tokens INTEGER,
+            cost REAL,
+            hist TEXT NOT NULL,
+            PRIMARY KEY (day_ns, is_llm, tenant, service, model, provider, status, operation)
+        ) WITHOUT ROWID;
+        CREATE TABLE rollup_slices (
+            grain INTEGER NOT NULL,
+            dim TEXT NOT NULL,
+            is_llm INTEGER NOT NULL,
+            t_ns INTEGER NOT NULL,
+            value TEXT NOT NULL,
+            n INTEGER NOT NULL,
+            errors INTEGER NOT NULL,
+            dur_sum REAL NOT NULL,
+            dur_max REAL,
+            input_tokens INTEGER,
+            output_tokens INTEGER,
+            cache_read_tokens INTEGER,
+            cache_write_tokens INTEGER,
+            reasoning_tokens INTEGER,
+            cost REAL,
+            hist TEXT NOT NULL,
+            PRIMARY KEY (grain, dim, is_llm, t_ns, value)
+        ) WITHOUT ROWID;
+        """,
+    ),
 )
 
-PYTHON_STEPS: Final[dict[str, str]] = {"0004_hourly_rollups": "rebuild"}
+PYTHON_STEPS: Final[dict[str, str]] = {"0004_hourly_rollups": "rebuild", "0007_rollup_levels": "rebuild_levels"}
 """Migrations that also run ``spyglass.store._rollups.<function>(conn)`` inside their transaction."""
 """``(name, sql)`` in order; never edit a released migration, add a new one."""
 
