@@ -440,6 +440,7 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             tracer_provider=kwargs.get("tracer_provider"),
             meter_provider=kwargs.get("meter_provider"),
             logger_provider=kwargs.get("logger_provider"),
+            completion_hook=kwargs.get("completion_hook"),
         )
         self._patch = SDKPatch("anthropic", AnthropicAdapter(tel), _raw_types("anthropic"))
         self._patch.apply(kwargs.get("tracer_provider"))

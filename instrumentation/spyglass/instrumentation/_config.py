@@ -18,6 +18,9 @@ Variables (names in :mod:`spyglass.semconv.environment`):
   largest content attribute, in characters.
 - ``OTEL_SPYGLASS_OPENAI_STREAM_INCLUDE_USAGE``: opt-in; add ``stream_options.include_usage`` to OpenAI
   streams that did not ask for it (and hide the extra usage-only chunk from the caller).
+- ``OTEL_INSTRUMENTATION_GENAI_COMPLETION_HOOK``: the completion hook's entry-point name (see ``_hooks``).
+- ``OTEL_INSTRUMENTATION_GENAI_UPLOAD_*``: the upload hook's settings, read by :func:`load_upload_settings`
+  when that hook is created.
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ class Settings:
     emit_event: bool = False
     content_max_length: int = DEFAULT_CONTENT_MAX_LENGTH
     openai_stream_include_usage: bool = False
+    completion_hook: str | None = None
+    """Entry-point name of the completion hook (``None``: no hook unless ``instrument()`` passes one)."""
 
     @property
     def capture_on_span(self) -> bool:
@@ -132,11 +137,13 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     include_usage = _parse_bool(
         env.OTEL_SPYGLASS_OPENAI_STREAM_INCLUDE_USAGE, e.get(env.OTEL_SPYGLASS_OPENAI_STREAM_INCLUDE_USAGE), False
     )
+    hook = (e.get(env.OTEL_INSTRUMENTATION_GENAI_COMPLETION_HOOK) or "").strip() or None
     settings = Settings(
         capture=capture,
         emit_event=emit_event,
         content_max_length=limit or DEFAULT_CONTENT_MAX_LENGTH,
         openai_stream_include_usage=include_usage,
+        completion_hook=hook,
     )
     kw = {k: v for k, v in overrides.items() if v is not None}
     if "capture" in kw:
@@ -156,3 +163,39 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     if kw:
         settings = Settings(**{**settings.__dict__, **kw})
     return settings
+
+
+UPLOAD_FORMATS = ("json", "jsonl")
+DEFAULT_UPLOAD_FORMAT = "json"
+DEFAULT_UPLOAD_MAX_QUEUE_SIZE = 20
+"""Uploads waiting or running at once (util-genai's default); more are dropped and counted."""
+
+
+@dataclass(frozen=True)
+class UploadSettings:
+    """The upload hook's configuration (``base_path`` ``None``: not configured)."""
+
+    base_path: str | None
+    upload_format: str = DEFAULT_UPLOAD_FORMAT
+    max_queue_size: int = DEFAULT_UPLOAD_MAX_QUEUE_SIZE
+
+
+def load_upload_settings(environ: Mapping[str, str] | None = None) -> UploadSettings:
+    """Read the ``OTEL_INSTRUMENTATION_GENAI_UPLOAD_*`` variables once; bad values warn and use the default."""
+    e = os.environ if environ is None else environ
+    base = (e.get(env.OTEL_INSTRUMENTATION_GENAI_UPLOAD_BASE_PATH) or "").strip() or None
+    fmt = (e.get(env.OTEL_INSTRUMENTATION_GENAI_UPLOAD_FORMAT) or "").strip().lower() or DEFAULT_UPLOAD_FORMAT
+    if fmt not in UPLOAD_FORMATS:
+        _log.warning(
+            "%s=%r is not one of %s; using %s",
+            env.OTEL_INSTRUMENTATION_GENAI_UPLOAD_FORMAT,
+            fmt,
+            ", ".join(UPLOAD_FORMATS),
+            DEFAULT_UPLOAD_FORMAT,
+        )
+        fmt = DEFAULT_UPLOAD_FORMAT
+    size = _parse_positive_int(
+        env.OTEL_INSTRUMENTATION_GENAI_UPLOAD_MAX_QUEUE_SIZE,
+        e.get(env.OTEL_INSTRUMENTATION_GENAI_UPLOAD_MAX_QUEUE_SIZE),
+    )
+    return UploadSettings(base, fmt, size or DEFAULT_UPLOAD_MAX_QUEUE_SIZE)

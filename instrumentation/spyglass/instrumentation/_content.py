@@ -4,8 +4,9 @@ Contract
 --------
 - :class:`ContentPolicy` is built once from :class:`~spyglass.instrumentation._config.Settings`.
   ``policy.on_span`` / ``policy.on_event`` say whether content goes to span attributes / to the
-  ``gen_ai.client.inference.operation.details`` event; ``policy.any`` is false under ``NO_CONTENT`` and then
-  nothing else here is called (callers skip building messages at all).
+  ``gen_ai.client.inference.operation.details`` event; ``policy.hooked`` that a completion hook takes the
+  content. ``policy.any`` is false under ``NO_CONTENT`` without a hook, and then nothing else here is called
+  (callers skip building messages at all).
 - :meth:`ContentPolicy.encode` turns a JSON-able value (message list, parts, a step's arguments) into a JSON
   string of at most ``limit`` characters. A value that fits is the plain :func:`spyglass.semconv.dumps`
   output. A value that does not is cut **structurally**, so the result is still valid JSON of the same
@@ -160,10 +161,12 @@ class ContentPolicy:
     on_span: bool
     on_event: bool
     limit: int
+    hooked: bool = False
+    """A completion hook receives the content (so it is gathered even under ``NO_CONTENT``)."""
 
     @property
     def any(self) -> bool:
-        return self.on_span or self.on_event
+        return self.on_span or self.on_event or self.hooked
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ContentPolicy:

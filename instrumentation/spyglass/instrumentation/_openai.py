@@ -14,8 +14,8 @@ OpenAI-compatible hosts through ``base_url`` (provider from the host). Any other
 CLIENT span named ``openai {METHOD} {route}``. All through one seam, ``openai._base_client``'s
 ``{Sync,Async}APIClient.request`` (see :mod:`._sdk`).
 
-Configuration: ``instrument(capture_content=..., content_max_length=..., stream_include_usage=...)``
-arguments win over the environment (:mod:`._config`).
+Configuration: ``instrument(capture_content=..., content_max_length=..., stream_include_usage=...,
+completion_hook=...)`` arguments win over the environment (:mod:`._config`, :mod:`._hooks`).
 """
 
 from __future__ import annotations
@@ -454,6 +454,7 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             tracer_provider=kwargs.get("tracer_provider"),
             meter_provider=kwargs.get("meter_provider"),
             logger_provider=kwargs.get("logger_provider"),
+            completion_hook=kwargs.get("completion_hook"),
         )
         self._patch = SDKPatch("openai", OpenAIAdapter(tel, settings), _raw_types("openai"))
         self._patch.apply(kwargs.get("tracer_provider"))

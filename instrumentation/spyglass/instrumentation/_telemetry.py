@@ -42,8 +42,10 @@ here, so every LM call is recorded the same way::
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import islice
@@ -65,6 +67,7 @@ from ._config import Settings
 from ._content import ContentPolicy
 from ._context import install_context_processor
 from ._histograms import record, record_batch
+from ._hooks import HookCaller, resolve_hook
 
 _log = logging.getLogger("spyglass.instrumentation")
 
@@ -178,9 +181,14 @@ class LLMTelemetry:
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
         logger_provider: Any = None,
+        completion_hook: Any = None,
     ) -> None:
         self.settings = settings
         self.content = ContentPolicy.from_settings(settings)
+        # Decided once: with a hook, content is gathered whatever the capture mode (util-genai's rule).
+        self.hook: HookCaller | None = resolve_hook(completion_hook, settings.completion_hook)
+        if self.hook is not None:
+            self.content = dataclasses.replace(self.content, hooked=True)
         self.tracer = trace.get_tracer(scope, version, tracer_provider, schema_url=SCHEMA_URL)
         # using_attributes() reaches every LLM span through this processor (added once per provider).
         install_context_processor(tracer_provider or trace.get_tracer_provider())
@@ -212,13 +220,16 @@ class LLMTelemetry:
         )
         self._metric_attrs: dict[tuple[Any, ...], _MetricAttributes] = {}
         self._event_logger: Any = None
-        if settings.emit_event:
-            try:
-                from opentelemetry._logs import get_logger
+        self._exception_logger: Any = None
+        try:
+            from opentelemetry._logs import get_logger
 
-                self._event_logger = get_logger(scope, version, logger_provider, schema_url=SCHEMA_URL)
-            except Exception as exc:  # logs API missing or broken: no events, spans still work
-                log_once("creating the event logger", exc)
+            # The exception event carries no content: emitted on every failure, whatever the capture mode.
+            self._exception_logger = get_logger(scope, version, logger_provider, schema_url=SCHEMA_URL)
+            if settings.emit_event:
+                self._event_logger = self._exception_logger
+        except Exception as exc:  # logs API missing or broken: no events, spans still work
+            log_once("creating the event logger", exc)
 
     # --- span lifecycle -------------------------------------------------------------------------
     def start(self, inv: LLMInvocation) -> Span:
@@ -243,7 +254,11 @@ class LLMTelemetry:
     def wants_content(self, span: Span) -> bool:
         """Whether message content will be recorded for this span (build messages only then)."""
         c = self.content
-        return (c.on_span and span.is_recording()) or (c.on_event and self._event_logger is not None)
+        return (
+            (c.on_span and span.is_recording())
+            or (c.on_event and self._event_logger is not None)
+            or self.hook is not None  # hooks run whatever the sampling decision
+        )
 
     @staticmethod
     def activate(span: Span) -> object:
@@ -311,6 +326,12 @@ class LLMTelemetry:
             attrs: dict[str, AttributeValue] = {}
             if recording or self._event_logger is not None:
                 self._response_attributes(inv, attrs, error_type)
+            record = self._event_record(inv, span, attrs) if self._event_logger is not None else None
+            if self.hook is not None:
+                # Before the content is recorded: a hook may change the messages or add references.
+                self.hook(
+                    inv.input_messages, inv.output_messages, inv.system_instructions, inv.tool_definitions, span, record
+                )
             if recording:
                 if self.content.on_span:
                     self._content_attributes(inv, attrs)
@@ -320,8 +341,10 @@ class LLMTelemetry:
                     span.record_exception(error)
                 elif error_type is not None:
                     span.set_status(Status(StatusCode.ERROR, error_type))
-            if self._event_logger is not None:
-                self._emit_event(inv, span, attrs)
+            if record is not None:
+                self._event_logger.emit(record)
+            if error_type is not None and self._exception_logger is not None:
+                self._emit_exception(inv, span, error, error_type)
         except Exception as exc:
             log_once("recording the LLM span", exc)
         finally:
@@ -384,7 +407,10 @@ class LLMTelemetry:
         if truncated:
             attrs[ext.CONTENT_TRUNCATED] = truncated
 
-    def _emit_event(self, inv: LLMInvocation, span: Span, attrs: dict[str, AttributeValue]) -> None:
+    def _event_record(self, inv: LLMInvocation, span: Span, attrs: dict[str, AttributeValue]) -> Any:
+        """The ``gen_ai.client.inference.operation.details`` record (emitted after the hook saw it)."""
+        from opentelemetry._logs import LogRecord
+
         merged = {**inv.attributes, **attrs}
         event_attrs: dict[str, Any] = {k: v for k, v in merged.items() if k not in gen_ai.CONTENT_ATTRIBUTES}
         if self.content.on_event:
@@ -398,9 +424,40 @@ class LLMTelemetry:
                     # Structured on events (AnyValue), size-limited by the same policy.
                     text, _ = self.content.encode(value)
                     event_attrs[key] = _json_loads(text)
-        self._event_logger.emit(
+        return LogRecord(
             event_name=gen_ai_events.INFERENCE_OPERATION_DETAILS,
             attributes=event_attrs,
+            context=trace.set_span_in_context(span),
+        )
+
+    def _emit_exception(self, inv: LLMInvocation, span: Span, error: BaseException | None, error_type: str) -> None:
+        """``gen_ai.client.operation.exception`` (WARN): the request attributes, ``error.type`` and
+        ``exception.*``; for a failure reported without an exception (an error body, an abandoned stream)
+        ``exception.type`` is the ``error.type``. Never content."""
+        from opentelemetry._logs import SeverityNumber
+
+        attrs: dict[str, Any] = {k: v for k, v in inv.attributes.items() if k not in gen_ai.CONTENT_ATTRIBUTES}
+        if inv.response_model:
+            attrs[gen_ai.RESPONSE_MODEL] = inv.response_model
+        if inv.response_id:
+            attrs[gen_ai.RESPONSE_ID] = inv.response_id
+        attrs[gen_ai.ERROR_TYPE] = error_type
+        if error is None:
+            attrs[gen_ai.EXCEPTION_TYPE] = error_type
+        else:
+            cls = type(error)
+            module = cls.__module__
+            # The same spelling as the span's own exception event (SDK Span.record_exception).
+            attrs[gen_ai.EXCEPTION_TYPE] = (
+                f"{module}.{cls.__qualname__}" if module and module != "builtins" else cls.__qualname__
+            )
+            attrs[gen_ai.EXCEPTION_MESSAGE] = str(error)
+            attrs[gen_ai.EXCEPTION_STACKTRACE] = "".join(traceback.format_exception(error))
+        self._exception_logger.emit(
+            event_name=gen_ai_events.CLIENT_OPERATION_EXCEPTION,
+            severity_number=SeverityNumber(gen_ai_events.CLIENT_OPERATION_EXCEPTION_SEVERITY),
+            severity_text="WARN",
+            attributes=attrs,
             context=trace.set_span_in_context(span),
         )
 
