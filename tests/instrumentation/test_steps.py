@@ -266,3 +266,59 @@ def test_decorated_functions_keep_their_identity():
 
     assert documented.__name__ == "documented" and documented.__doc__ == "Docs stay."
     assert asyncio.iscoroutinefunction(coro)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "plain",
+        'quote " back \\ slash \n newline \u2028 \x00 é 😀',
+        "",
+        0,
+        -17,
+        10**30,
+        1.5,
+        -0.0,
+        1e300,
+        float("nan"),
+        float("inf"),
+        float("-inf"),
+        True,
+        False,
+        None,
+        {"question": "why?", "k": 3, "t": 0.5, "flag": None, "ok": True},
+        {},
+        {"nested": {"a": 1}},
+        {1: "int key"},
+        [1, 2],
+        ("a",),
+    ],
+)
+def test_fast_json_matches_the_full_encoder(value):
+    # The fast path for small arguments and results must write exactly what messages.dumps writes.
+    from spyglass.semconv import messages
+
+    fast = _steps._small_json(value)
+    if fast is not None:
+        assert fast == messages.dumps(value)
+    elif isinstance(value, (str, bool, type(None))) or type(value) is int:
+        pytest.fail(f"{value!r} should take the fast path")
+
+
+def test_fast_json_respects_the_content_limit(telemetry):
+    configure_steps(tracer_provider=telemetry.tracer_provider, content_max_length=40)
+    try:
+
+        @task
+        def echo(text: str) -> str:
+            return text
+
+        echo("x" * 100)
+        (span,) = telemetry.spans()
+        for key in (ext.STEP_INPUT, ext.STEP_OUTPUT):
+            assert len(span.attributes[key]) <= 40
+            json.loads(span.attributes[key])
+        assert set(span.attributes[ext.CONTENT_TRUNCATED]) == {ext.STEP_INPUT, ext.STEP_OUTPUT}
+    finally:
+        _steps._State.tracer = _steps.trace.get_tracer("spyglass.instrumentation.steps")
+        _steps._State.policy = None

@@ -50,6 +50,7 @@ from __future__ import annotations
 import contextvars
 import enum
 import inspect
+import json
 import logging
 import threading
 from collections.abc import Callable, Mapping
@@ -178,6 +179,51 @@ def _bound_arguments(signature: inspect.Signature | None, args: tuple[Any, ...],
     return arguments
 
 
+_json_str: Callable[[str], str] = json.encoder.encode_basestring
+"""What ``messages.dumps`` writes for a ``str`` (``ensure_ascii=False``), as one C call."""
+
+
+def _json_scalar(value: Any) -> str | None:
+    """``messages.dumps(value)`` for a str, int, finite float, bool or None; ``None`` for anything else."""
+    cls = type(value)
+    if cls is str:
+        return _json_str(value)
+    if cls is int:
+        return int.__repr__(value)
+    if value is None:
+        return "null"
+    if cls is bool:
+        return "true" if value else "false"
+    if cls is float and value - value == 0.0:  # NaN and infinities take the encoder's spelling
+        return float.__repr__(value)
+    return None
+
+
+def _small_json(value: Any) -> str | None:
+    """``messages.dumps(value)`` for a scalar or a flat str-keyed dict of scalars (most step arguments and
+    results), without the encoder's per-call setup; ``None`` when ``value`` needs the full encoder."""
+    if type(value) is dict:
+        parts = []
+        for key, item in value.items():
+            text = _json_scalar(item)
+            if text is None or type(key) is not str:
+                return None
+            parts.append(f"{_json_str(key)}:{text}")
+        return "{" + ",".join(parts) + "}"
+    return _json_scalar(value)
+
+
+def _encode(policy: ContentPolicy, value: Any) -> tuple[str, bool]:
+    """``policy.encode(value)``, with a fast path for small values; never raises."""
+    text = _small_json(value)
+    if text is not None and len(text) <= policy.limit:
+        return text, False
+    try:
+        return policy.encode(value)
+    except Exception:  # a value whose own __str__ fails, or a cycle
+        return messages.dumps(f"<unserializable {type(value).__name__}>"), False
+
+
 def _input_attributes(kind: StepKind, policy: ContentPolicy, arguments: Any, truncated: list[str]) -> dict[str, Any]:
     """The span attributes that record a step's arguments (empty when content capture is off)."""
     if not policy.on_span:
@@ -188,10 +234,7 @@ def _input_attributes(kind: StepKind, policy: ContentPolicy, arguments: Any, tru
         if query is not None:
             out[gen_ai.RETRIEVAL_QUERY_TEXT] = query[: policy.limit]
     key = gen_ai.TOOL_CALL_ARGUMENTS if kind is StepKind.TOOL else ext.STEP_INPUT
-    try:
-        text, cut = policy.encode(arguments)
-    except Exception:  # a value whose own __str__ fails, or a cycle
-        text, cut = messages.dumps(f"<unserializable {type(arguments).__name__}>"), False
+    text, cut = _encode(policy, arguments)
     if cut:
         truncated.append(key)
     out[key] = text
@@ -233,7 +276,9 @@ class _StepScope:
 
     __slots__ = ("_items", "_output", "_policy", "context", "kind", "span", "spec", "truncated")
 
-    def __init__(self, spec: Step, policy: ContentPolicy, span: Span, context: otel_context.Context) -> None:
+    def __init__(
+        self, spec: Step, policy: ContentPolicy, span: Span, context: otel_context.Context, truncated: list[str]
+    ) -> None:
         self.spec = spec
         self.kind = spec.kind
         self._policy = policy
@@ -241,7 +286,7 @@ class _StepScope:
         self.context = context
         self._items: list[Any] | None = None
         self._output: Any = _UNSET
-        self.truncated: list[str] = []
+        self.truncated = truncated
 
     # Scope protocol
     def item(self, value: Any) -> None:
@@ -259,7 +304,7 @@ class _StepScope:
         elif self._items is not None:
             result = self._items
         if error is None or isinstance(error, GeneratorExit):
-            if self.spec.capture_output and (result is not None or self._items is not None):
+            if (result is not None or self._items is not None) and self.spec.capture_output and self._policy.on_span:
                 self._record_output(result)
         else:
             error_type = type(error).__qualname__
@@ -275,13 +320,7 @@ class _StepScope:
 
     # capture
     def _content(self, key: str, value: Any) -> None:
-        policy = self._policy
-        if not policy.on_span:
-            return
-        try:
-            text, cut = policy.encode(value)
-        except Exception:  # a value whose own __str__ fails, or a cycle
-            text, cut = messages.dumps(f"<unserializable {type(value).__name__}>"), False
+        text, cut = _encode(self._policy, value)
         if cut:
             self.truncated.append(key)
         self.span.set_attribute(key, text)
@@ -292,13 +331,12 @@ class _StepScope:
             self.span.set_attributes(attrs)
 
     def _record_output(self, result: Any) -> None:
-        if self.kind is StepKind.TOOL:
-            self._content(gen_ai.TOOL_CALL_RESULT, result)
-            return
-        if self.kind is StepKind.RETRIEVAL:
+        """Record the step's result (content capture is on: the caller checked)."""
+        kind = self.kind
+        if kind is StepKind.RETRIEVAL:
             self._content(gen_ai.RETRIEVAL_DOCUMENTS, _documents(result))
-            return
-        self._content(ext.STEP_OUTPUT, result)
+        else:
+            self._content(gen_ai.TOOL_CALL_RESULT if kind is StepKind.TOOL else ext.STEP_OUTPUT, result)
 
     def set_output(self, value: Any) -> None:
         self._output = value
@@ -402,6 +440,13 @@ class Step:
             attrs.update(self.attributes)
         return attrs
 
+    def _static_for(self, name: str) -> tuple[str, dict[str, AttributeValue]]:
+        """The span name and start attributes of this step named ``name`` (computed once per name)."""
+        static = self._static.get(name)
+        if static is None:
+            static = self._static[name] = (self._span_name(name), self._start_attributes(name))
+        return static
+
     def _start(
         self,
         name: str,
@@ -415,19 +460,13 @@ class Step:
         ``arguments`` (the step's input) goes in with the span's start attributes: one attribute call.
         """
         policy = policy or _State.current_policy()
-        static = self._static.get(name)
-        if static is None:
-            static = self._static[name] = (self._span_name(name), self._start_attributes(name))
-        span_name, base = static
-        attrs = dict(base)
-        kind = self.kind
+        span_name, attrs = self._static_for(name)
         truncated: list[str] = []
         if arguments is not _UNSET:
-            attrs.update(_input_attributes(kind, policy, arguments, truncated))
+            attrs = {**attrs, **_input_attributes(self.kind, policy, arguments, truncated)}
+        # The SDK copies ``attrs`` into the span's own attribute container, so the shared dict is never changed.
         span = (tracer or _State.tracer).start_span(span_name, kind=SpanKind.INTERNAL, attributes=attrs)
-        scope = _StepScope(self, policy, span, trace.set_span_in_context(span))
-        scope.truncated = truncated
-        return scope
+        return _StepScope(self, policy, span, trace.set_span_in_context(span), truncated)
 
     # --- decorator ---------------------------------------------------------------------------------
     def __call__(self, fn: _F) -> _F:
@@ -441,12 +480,31 @@ class Step:
                 spec = _copy(spec, description=doc.strip().splitlines()[0])
         binder = _Binder(fn)
         capture_input = spec.capture_input
+        kind = spec.kind
+        span_name, base = spec._static_for(name)
+        # Retrieval also records the query text: the general path. Others put one JSON input attribute.
+        input_key = (
+            None
+            if kind is StepKind.RETRIEVAL
+            else gen_ai.TOOL_CALL_ARGUMENTS
+            if kind is StepKind.TOOL
+            else ext.STEP_INPUT
+        )
 
         def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Scope:
-            policy = _State.current_policy()
+            # Everything per call in one frame: this runs on every call of a decorated function.
+            policy = _State.policy or _State.current_policy()
+            truncated: list[str] = []
+            attrs = base
             if capture_input and policy.on_span:
-                return spec._start(name, None, policy, binder(args, kwargs))
-            return spec._start(name, None, policy)
+                if input_key is None:
+                    return spec._start(name, None, policy, binder(args, kwargs))
+                text, cut = _encode(policy, binder(args, kwargs))
+                if cut:
+                    truncated.append(input_key)
+                attrs = {**base, input_key: text}
+            span = _State.tracer.start_span(span_name, kind=SpanKind.INTERNAL, attributes=attrs)
+            return _StepScope(spec, policy, span, trace.set_span_in_context(span), truncated)
 
         return wrap_callable(fn, begin)
 
