@@ -91,6 +91,8 @@ def _load(name: str) -> CompletionHook | None:
         except Exception:
             _log.exception("completion hook %r could not be set up; no hook is used", name)
             return None
+        if hook is None:  # the factory found itself unconfigured (and said so)
+            return None
         if not isinstance(hook, CompletionHook):
             _log.warning("completion hook %r is not a CompletionHook (no on_completion); no hook is used", name)
             return None
