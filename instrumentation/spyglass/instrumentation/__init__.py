@@ -13,18 +13,22 @@ from spyglass.instrumentation._context import (
     using_attributes,
 )
 from spyglass.instrumentation._dspy import DSPyInstrumentor
+from spyglass.instrumentation._hooks import CompletionHook
 from spyglass.instrumentation._httpx import HttpxInstrumentor
 from spyglass.instrumentation._openai import OpenAIInstrumentor
 from spyglass.instrumentation._steps import Step, StepKind, agent, configure_steps, retrieval, task, tool, workflow
+from spyglass.instrumentation._upload import UploadCompletionHook
 
 __all__: list[str] = [
     "AnthropicInstrumentor",
+    "CompletionHook",
     "ContextAttributesSpanProcessor",
     "DSPyInstrumentor",
     "HttpxInstrumentor",
     "OpenAIInstrumentor",
     "Step",
     "StepKind",
+    "UploadCompletionHook",
     "agent",
     "bind_context",
     "configure_steps",
