@@ -78,3 +78,50 @@ def test_otlp_json_has_hex_ids_and_integer_enums() -> None:
     root = next(s for rs in doc["resourceSpans"] for ss in rs["scopeSpans"] for s in ss["spans"] if s["name"] == "root")
     assert root["traceId"] == f"{0xABC:032x}" and root["parentSpanId"] == f"{0xDEF:016x}"
     assert root["kind"] == 2  # SPAN_KIND_SERVER
+
+
+def _many_spans(providers: list[TracerProvider], n: int) -> list:
+    """``n`` spans spread over the providers, with long (multi-byte, up to 3-byte varint) strings and values
+    that repeat or never repeat (response ids, costs), so every caching path of the encoder runs."""
+    mem = InMemorySpanExporter()
+    for p in providers:
+        p.add_span_processor(SimpleSpanProcessor(mem))
+    for i in range(n):
+        provider = providers[i % len(providers)]
+        tracer = provider.get_tracer("scope.a" if i % 3 else "scope.b", "1.0")
+        with tracer.start_as_current_span(f"chat {i % 4}") as span:
+            span.set_attributes(
+                {
+                    "model": "gpt-4o" if i % 2 else "claude",
+                    "id": f"resp-{i}",
+                    "tokens": i % 7,
+                    "cost": i / 7,
+                    "big": i * 10**15,
+                    "neg": -i,
+                    "reasons": ("stop", "length")[: 1 + i % 2],
+                    "msg": "prompt ✓ " * (20 + i * 37 % 3000),
+                    "huge": "x" * (20_000 if i % 50 == 0 else 200),
+                }
+            )
+    for p in providers:
+        p.shutdown()
+    return list(mem.get_finished_spans())
+
+
+def test_same_message_over_many_spans_and_equal_resources() -> None:
+    # Two providers with equal but distinct Resource objects: the stock encoder groups them as one resource.
+    providers = [TracerProvider(resource=Resource.create({"service.name": "svc"})) for _ in range(2)]
+    spans = _many_spans(providers, 600)
+    assert spans[0].resource is not spans[1].resource and spans[0].resource == spans[1].resource
+    stock = encode_spans(spans)
+    ours = _ours(spans)
+    assert ours == stock
+    assert len(ours.resource_spans) == 1
+
+
+def test_distinct_resources_stay_apart() -> None:
+    providers = [TracerProvider(resource=Resource.create({"service.name": f"svc{k}"})) for k in range(3)]
+    spans = _many_spans(providers, 30)
+    ours = _ours(spans)
+    assert ours == encode_spans(spans)
+    assert len(ours.resource_spans) == 3

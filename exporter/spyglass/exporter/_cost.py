@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from spyglass.semconv import extensions as ext
 from spyglass.semconv import gen_ai
@@ -57,6 +57,7 @@ _PROVIDER_IDS: dict[str, str] = {
 }
 _LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "0.0.0.0"})  # noqa: S104 (a name, not a bind)
 _MTOK = Decimal(1_000_000)
+_ZERO = Decimal(0)
 
 
 @dataclass(frozen=True)
@@ -138,15 +139,19 @@ def load_price_overrides(path: str | Path) -> tuple[PriceOverride, ...]:
     return tuple(out)
 
 
-def _int(attributes: Mapping[str, Any], key: str) -> int:
-    value = attributes.get(key)
+def _count(value: Any) -> int:
+    """A token count attribute as a non-negative int (anything else counts as 0)."""
+    if type(value) is int:
+        return value if value > 0 else 0
     if isinstance(value, bool) or not isinstance(value, int | float):
         return 0
     return max(int(value), 0)
 
 
-@dataclass(frozen=True)
-class _Tokens:
+_NS_PER_DAY = 86_400 * 1_000_000_000
+
+
+class _Tokens(NamedTuple):
     input: int  # all input, cache included (spec)
     output: int  # all output, reasoning included (spec)
     cache_read: int
@@ -201,30 +206,46 @@ class Pricer:
         Returns ``{}`` for spans that are not LM calls with usage (no model, no token counts), the cost and
         its breakdown when priced, and ``{unpriced: true, unpriced_reason: ...}`` otherwise.
         """
-        model = attributes.get(gen_ai.RESPONSE_MODEL) or attributes.get(gen_ai.REQUEST_MODEL)
-        has_usage = gen_ai.USAGE_INPUT_TOKENS in attributes or gen_ai.USAGE_OUTPUT_TOKENS in attributes
-        if not has_usage:
-            return {}
+        when = timestamp or datetime.now(tz=timezone.utc)
+        return self._price(attributes, when.date(), when)
+
+    def price_ns(self, attributes: Mapping[str, Any], start_ns: int) -> dict[str, Any]:
+        """:meth:`price` at a span's start time in nanoseconds since the epoch (``0``: now), without building a
+        ``datetime`` per span: rates are cached per UTC day."""
+        if not start_ns:
+            return self.price(attributes)
+        return self._price(attributes, start_ns // _NS_PER_DAY, start_ns)
+
+    def _price(self, attributes: Mapping[str, Any], day: Any, when: datetime | int) -> dict[str, Any]:
+        get = attributes.get
+        inp = get(gen_ai.USAGE_INPUT_TOKENS)
+        out = get(gen_ai.USAGE_OUTPUT_TOKENS)
+        if inp is None and out is None:
+            return {}  # not an LM call with usage (attribute values are never None)
+        model = get(gen_ai.RESPONSE_MODEL) or get(gen_ai.REQUEST_MODEL)
         if not isinstance(model, str) or not model:
             return _unpriced("no_model")
-        tokens = _Tokens(
-            input=_int(attributes, gen_ai.USAGE_INPUT_TOKENS),
-            output=_int(attributes, gen_ai.USAGE_OUTPUT_TOKENS),
-            cache_read=_int(attributes, gen_ai.USAGE_CACHE_READ_INPUT_TOKENS),
-            cache_write=_int(attributes, gen_ai.USAGE_CACHE_WRITE_INPUT_TOKENS)
-            or _int(attributes, gen_ai.DEPRECATED_USAGE_CACHE_CREATION_INPUT_TOKENS),
-            reasoning=_int(attributes, gen_ai.USAGE_REASONING_OUTPUT_TOKENS),
+        cache_read = get(gen_ai.USAGE_CACHE_READ_INPUT_TOKENS)
+        cache_write = get(gen_ai.USAGE_CACHE_WRITE_INPUT_TOKENS)
+        reasoning = get(gen_ai.USAGE_REASONING_OUTPUT_TOKENS)
+        tokens = (
+            _count(inp),
+            _count(out),
+            _count(cache_read) if cache_read is not None else 0,
+            (_count(cache_write) if cache_write is not None else 0)
+            or _count(get(gen_ai.DEPRECATED_USAGE_CACHE_CREATION_INPUT_TOKENS)),
+            _count(reasoning) if reasoning is not None else 0,
         )
-        provider = attributes.get(gen_ai.PROVIDER_NAME) or attributes.get(gen_ai.DEPRECATED_SYSTEM)
+        provider = get(gen_ai.PROVIDER_NAME) or get(gen_ai.DEPRECATED_SYSTEM)
         provider = provider if isinstance(provider, str) else None
-        address = attributes.get(gen_ai.SERVER_ADDRESS)
+        address = get(gen_ai.SERVER_ADDRESS)
         address = address if isinstance(address, str) and address not in _LOCAL_HOSTS else None
         for override in self._overrides:
             if override.matches(provider, model):
-                return self._price_override(override, tokens)
+                return self._price_override(override, _Tokens(*tokens))
         if self._genai_prices is None:
             return _unpriced("genai_prices_not_installed")
-        return self._price_database(provider, model, address, tokens, timestamp)
+        return self._price_database(provider, model, address, tokens, day, when)
 
     @staticmethod
     def _price_override(o: PriceOverride, t: _Tokens) -> dict[str, Any]:
@@ -245,7 +266,13 @@ class Pricer:
         return _result("override", sum(parts.values(), Decimal(0)), parts)
 
     def _price_database(
-        self, provider: str | None, model: str, address: str | None, t: _Tokens, timestamp: datetime | None
+        self,
+        provider: str | None,
+        model: str,
+        address: str | None,
+        tokens: tuple[int, int, int, int, int],
+        day: Any,
+        when: datetime | int,
     ) -> dict[str, Any]:
         snapshot = self._current_snapshot()
         if snapshot is not self._snapshot:  # prices were refreshed (OTEL_SPYGLASS_PRICES_UPDATE)
@@ -253,11 +280,11 @@ class Pricer:
                 self._rates.clear()
                 self._misses.clear()
                 self._snapshot = snapshot
-        when = timestamp or datetime.now(tz=timezone.utc)
-        key = (provider, model, address, when.date())
+        key = (provider, model, address, day)
         rates = self._rates.get(key)
         if rates is None:
-            found = self._lookup(provider, model, address, when)
+            at = datetime.fromtimestamp(when / 1e9, tz=timezone.utc) if isinstance(when, int) else when
+            found = self._lookup(provider, model, address, at)
             if isinstance(found, str):
                 return _unpriced(found)
             rates = found
@@ -265,8 +292,7 @@ class Pricer:
                 if len(self._rates) > 10_000:
                     self._rates.clear()
                 self._rates[key] = rates
-        parts = rates.parts(t)
-        return _result("genai-prices", sum(parts.values(), Decimal(0)), parts)
+        return rates.result(_Tokens(*tokens))
 
     def _lookup(self, provider: str | None, model: str, address: str | None, when: datetime) -> _Rates | str:
         """The model's prices at ``when`` (cached per day by the caller), or the reason there are none."""
@@ -301,7 +327,7 @@ class _Rates:
     prices, which go through genai-prices' own ``calc_unit_price``.
     """
 
-    __slots__ = ("cache_read", "cache_write", "input", "output", "reasoning")
+    __slots__ = ("cache_read", "cache_write", "input", "output", "reasoning", "simple")
 
     def __init__(self, model_price: Any) -> None:
         def rate(name: str) -> Any:
@@ -312,6 +338,17 @@ class _Rates:
         self.cache_read = rate("cache_read_mtok") if rate("cache_read_mtok") is not None else self.input
         self.cache_write = rate("cache_write_mtok") if rate("cache_write_mtok") is not None else self.input
         self.reasoning = rate("output_reasoning_mtok")
+        # Every rate a plain Decimal (most models): result() prices in floats, which the attributes are anyway
+        # (count * rate is exact for the usual rates, and one correctly rounded division gives float(Decimal));
+        # tiered prices take the Decimal path through genai-prices.
+        rates = (self.input, self.cache_read, self.cache_write, self.output)
+        plain = all(isinstance(r, Decimal) for r in rates)
+        if plain and (self.reasoning is None or isinstance(self.reasoning, Decimal)):
+            self.simple: tuple[float, ...] | None = tuple(float(r) for r in rates) + (
+                (float(self.reasoning),) if self.reasoning is not None else ()
+            )
+        else:
+            self.simple = None
 
     def parts(self, t: _Tokens) -> dict[str, Decimal]:
         def cost(rate: Any, count: int) -> Decimal:
@@ -334,6 +371,32 @@ class _Rates:
         else:
             parts[ext.COST_OUTPUT] = cost(self.output, t.output)
         return parts
+
+    def result(self, t: _Tokens) -> dict[str, Any]:
+        simple = self.simple
+        if simple is None:
+            parts = self.parts(t)
+            return _result("genai-prices", sum(parts.values(), _ZERO), parts)
+        uncached = t.input - t.cache_read - t.cache_write
+        cost_input = uncached * simple[0] / 1e6 if uncached > 0 else 0.0
+        cost_read = t.cache_read * simple[1] / 1e6
+        cost_write = t.cache_write * simple[2] / 1e6
+        out: dict[str, Any] = {ext.USAGE_COST: 0.0, ext.COST_CURRENCY: "USD", ext.COST_SOURCE: "genai-prices"}
+        out[ext.COST_INPUT] = cost_input
+        out[ext.COST_CACHE_READ] = cost_read
+        out[ext.COST_CACHE_WRITE] = cost_write
+        if len(simple) == 5:
+            rest = t.output - t.reasoning
+            cost_output = rest * simple[3] / 1e6 if rest > 0 else 0.0
+            cost_reasoning = t.reasoning * simple[4] / 1e6
+            out[ext.COST_OUTPUT] = cost_output
+            out[ext.COST_REASONING] = cost_reasoning
+            out[ext.USAGE_COST] = cost_input + cost_read + cost_write + cost_output + cost_reasoning
+        else:
+            cost_output = t.output * simple[3] / 1e6
+            out[ext.COST_OUTPUT] = cost_output
+            out[ext.USAGE_COST] = cost_input + cost_read + cost_write + cost_output
+        return out
 
 
 _default: Pricer | None = None

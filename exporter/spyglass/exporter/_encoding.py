@@ -27,6 +27,10 @@ _VARINT_CACHE = [bytes([i]) for i in range(128)]
 def _varint(n: int) -> bytes:
     if n < 128:
         return _VARINT_CACHE[n] if n >= 0 else _varint(n + (1 << 64))
+    if n < 16384:  # lengths of most strings and messages: no loop
+        return ((n & 0x7F) | 0x80 | (n >> 7) << 8).to_bytes(2, "little")
+    if n < 2097152:
+        return ((n & 0x7F) | 0x80 | ((n >> 7) & 0x7F | 0x80) << 8 | (n >> 14) << 16).to_bytes(3, "little")
     out = bytearray()
     while n >= 128:
         out.append((n & 0x7F) | 0x80)
@@ -54,6 +58,17 @@ def _key_bytes(key: str) -> bytes:
 
 
 def _any_value(value: Any) -> bytes:
+    t = type(value)  # the exact types first: attribute values are almost always these
+    if t is str:
+        return _ld(b"\x0a", value.encode("utf-8", "surrogatepass"))
+    if t is int:
+        return b"\x18" + _varint(value)
+    if t is float:
+        return b"\x21" + _pack_double(value)
+    if t is bool:
+        return b"\x10\x01" if value else b"\x10\x00"
+    if t is tuple or t is list:
+        return _ld(b"\x2a", b"".join(_ld(b"\x0a", _any_value(v)) for v in value))
     if isinstance(value, str):
         return _ld(b"\x0a", value.encode("utf-8", "surrogatepass"))
     if isinstance(value, bool):
@@ -77,31 +92,63 @@ def _kv(key: str, value: Any) -> bytes:
     return _key_bytes(key) + _ld(b"\x12", _any_value(value))
 
 
+def _field(tag: bytes, key: str, value: Any) -> bytes:
+    kv = _key_bytes(key) + _ld(b"\x12", _any_value(value))
+    return tag + _varint(len(kv)) + kv
+
+
 _KV_CACHE: dict[tuple[bytes, str, type, Any], bytes] = {}
 _KV_CACHE_MAX = 8192
 _SMALL = 128
+# Keys whose values rarely repeat (response ids, costs): after this many cached values a key stops being
+# cached, so it neither pays for the look-up nor pushes the repeating values (model, provider...) out.
+_KEY_VALUES_MAX = 256
+_KEY_VALUES: dict[str, int] = {}
+_UNCACHED_KEYS: set[str] = set()
 
 
-def _attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> bytes:
-    """Repeated ``KeyValue`` fields. Small scalar values (model, provider, operation, token counts...) repeat
-    across spans, so their whole encoded field is cached; long strings (messages) are encoded each time."""
+def _attributes(tag: bytes, attributes: Mapping[str, Any] | None, out: list[bytes]) -> None:
+    """Append repeated ``KeyValue`` fields to ``out``. Small values that repeat across spans (model, provider,
+    operation, token counts...) have their whole encoded field cached. A long string (a message document)
+    goes in as a small header and its own UTF-8 bytes, copied once more only by the request's final join."""
     if not attributes:
-        return b""
-    out = []
+        return
     cache = _KV_CACHE
+    uncached = _UNCACHED_KEYS
+    append = out.append
     for k, v in attributes.items():
         t = type(v)
-        if (t is str and len(v) > _SMALL) or t is tuple or t is list:
-            out.append(_ld(tag, _kv(k, v)))
+        if t is str and len(v) > _SMALL:
+            payload = v.encode("utf-8", "surrogatepass")
+            key = _key_bytes(k)
+            value_head = b"\x0a" + _varint(len(payload))
+            any_len = len(value_head) + len(payload)
+            kv_head = key + b"\x12" + _varint(any_len)
+            append(tag + _varint(len(kv_head) + any_len) + kv_head + value_head)
+            append(payload)
+            continue
+        if k in uncached or t is list or (t is tuple and len(v) > 4):
+            append(_field(tag, k, v))
             continue
         ck = (tag, k, t, v)
         hit = cache.get(ck)
         if hit is None:
-            hit = _ld(tag, _kv(k, v))
-            if len(cache) >= _KV_CACHE_MAX:
-                cache.clear()
-            cache[ck] = hit
-        out.append(hit)
+            hit = _field(tag, k, v)
+            seen = _KEY_VALUES.get(k, 0) + 1
+            if seen > _KEY_VALUES_MAX:
+                uncached.add(k)
+            else:
+                _KEY_VALUES[k] = seen
+                if len(cache) >= _KV_CACHE_MAX:
+                    cache.clear()
+                    _KEY_VALUES.clear()
+                cache[ck] = hit
+        append(hit)
+
+
+def _joined_attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> bytes:
+    out: list[bytes] = []
+    _attributes(tag, attributes, out)
     return b"".join(out)
 
 
@@ -111,45 +158,50 @@ def _flags(parent: Any) -> bytes:
 
 
 _STATUS_EMPTY = b"\x7a\x00"
+_FLAGS_LOCAL = _flags(None)
 
 
-def _span(enriched: Any) -> bytes:
+def _span(enriched: Any) -> list[bytes]:
+    """The ``Span`` message's fields as a list of byte strings (joined once, with the whole request)."""
     span = enriched.span
     ctx = span.get_span_context()
-    parts = [
-        b"\x0a\x10" + ctx.trace_id.to_bytes(16, "big"),
-        b"\x12\x08" + ctx.span_id.to_bytes(8, "big"),
-    ]
-    if ctx.trace_state:
-        parts.append(_ld(b"\x1a", ",".join(f"{k}={v}" for k, v in ctx.trace_state.items()).encode()))
     parent = span.parent
+    parts = [b"\x0a\x10" + ctx.trace_id.to_bytes(16, "big") + b"\x12\x08" + ctx.span_id.to_bytes(8, "big")]
+    append = parts.append
+    if ctx.trace_state:
+        append(_ld(b"\x1a", ",".join(f"{k}={v}" for k, v in ctx.trace_state.items()).encode()))
     if parent is not None:
-        parts.append(b"\x22\x08" + parent.span_id.to_bytes(8, "big"))
-    parts.append(_ld(b"\x2a", span.name.encode("utf-8", "surrogatepass")))
-    parts.append(b"\x30" + _VARINT_CACHE[span.kind.value + 1])
-    parts.append(b"\x39" + _pack_fixed64(span.start_time or 0))
-    parts.append(b"\x41" + _pack_fixed64(span.end_time or 0))
-    parts.append(_attributes(b"\x4a", enriched.attributes))
+        append(b"\x22\x08" + parent.span_id.to_bytes(8, "big"))
+    append(
+        _ld(b"\x2a", span.name.encode("utf-8", "surrogatepass"))
+        + b"\x30"
+        + _VARINT_CACHE[span.kind.value + 1]
+        + b"\x39"
+        + _pack_fixed64(span.start_time or 0)
+        + b"\x41"
+        + _pack_fixed64(span.end_time or 0)
+    )
+    _attributes(b"\x4a", enriched.attributes, parts)
     if span.dropped_attributes:
-        parts.append(b"\x50" + _varint(span.dropped_attributes))
+        append(b"\x50" + _varint(span.dropped_attributes))
     for ev in enriched.events:
         body = b"\x09" + _pack_fixed64(ev.timestamp) + _ld(b"\x12", ev.name.encode("utf-8", "surrogatepass"))
-        body += _attributes(b"\x1a", ev.attributes)
+        body += _joined_attributes(b"\x1a", ev.attributes)
         if ev.dropped_attributes:
             body += b"\x20" + _varint(ev.dropped_attributes)
-        parts.append(_ld(b"\x5a", body))
+        append(_ld(b"\x5a", body))
     if span.dropped_events:
-        parts.append(b"\x60" + _varint(span.dropped_events))
+        append(b"\x60" + _varint(span.dropped_events))
     for link in span.links:
         lctx = link.context
         body = b"\x0a\x10" + lctx.trace_id.to_bytes(16, "big") + b"\x12\x08" + lctx.span_id.to_bytes(8, "big")
-        body += _attributes(b"\x22", link.attributes)
+        body += _joined_attributes(b"\x22", link.attributes)
         if link.dropped_attributes:
             body += b"\x28" + _varint(link.dropped_attributes)
         body += b"\x35" + _pack_fixed32(0x300 if lctx.is_remote else 0x100)
-        parts.append(_ld(b"\x6a", body))
+        append(_ld(b"\x6a", body))
     if span.dropped_links:
-        parts.append(b"\x70" + _varint(span.dropped_links))
+        append(b"\x70" + _varint(span.dropped_links))
     status = span.status
     code = status.status_code.value if status is not None else 0
     message = enriched.status_message
@@ -157,11 +209,11 @@ def _span(enriched: Any) -> bytes:
         body = (_ld(b"\x12", message.encode("utf-8", "surrogatepass")) if message else b"") + (
             b"\x18" + _varint(code) if code else b""
         )
-        parts.append(_ld(b"\x7a", body))
+        append(_ld(b"\x7a", body))
     else:
-        parts.append(_STATUS_EMPTY)
-    parts.append(_flags(parent))
-    return b"".join(parts)
+        append(_STATUS_EMPTY)
+    append(_FLAGS_LOCAL if parent is None else _flags(parent))
+    return parts
 
 
 _RESOURCE_CACHE: dict[int, tuple[Any, bytes]] = {}
@@ -172,7 +224,7 @@ def _resource(resource: Any) -> bytes:
     hit = _RESOURCE_CACHE.get(id(resource))
     if hit is not None and hit[0] is resource:
         return hit[1]
-    encoded = _ld(b"\x0a", _attributes(b"\x0a", resource.attributes))
+    encoded = _ld(b"\x0a", _joined_attributes(b"\x0a", resource.attributes))
     if len(_RESOURCE_CACHE) > 256:
         _RESOURCE_CACHE.clear()
     _RESOURCE_CACHE[id(resource)] = (resource, encoded)
@@ -189,7 +241,7 @@ def _scope(scope: Any) -> bytes:
             body += _ld(b"\x0a", scope.name.encode())
         if scope.version:
             body += _ld(b"\x12", scope.version.encode())
-        body += _attributes(b"\x1a", scope.attributes)
+        body += _joined_attributes(b"\x1a", scope.attributes)
     encoded = _ld(b"\x0a", body)
     if len(_SCOPE_CACHE) > 1024:
         _SCOPE_CACHE.clear()
@@ -197,25 +249,55 @@ def _scope(scope: Any) -> bytes:
     return encoded
 
 
-def encode_request(items: Iterable[Any]) -> bytes:
-    """Serialized ``ExportTraceServiceRequest`` for :class:`~spyglass.exporter._enrichment.Enriched` spans,
-    grouped by resource and scope in first-seen order (as the stock encoder groups them)."""
-    groups: dict[Any, dict[Any, list[bytes]]] = {}
+def _group(items: Iterable[Any]) -> dict[int, tuple[Any, dict[int, tuple[Any, list[bytes]]]]]:
+    """Encoded ``spans`` fields per resource and scope, in first-seen order, as the stock encoder groups them
+    (equal resources together, equal scopes together). Each distinct object is compared once per batch: a
+    ``Resource`` hashes by dumping its attributes to JSON, which per span would cost more than encoding it."""
+    same: dict[Any, Any] = {}  # resource or scope -> the first equal one seen
+    canonical: dict[int, Any] = {}  # id of each object seen -> that first equal one (all alive in ``items``)
+    groups: dict[int, tuple[Any, dict[int, tuple[Any, list[bytes]]]]] = {}
     for item in items:
         span = item.span
+        resource = span.resource
+        r = canonical.get(id(resource))
+        if r is None:
+            r = canonical[id(resource)] = same.setdefault(("r", resource), resource)
         scope = span.instrumentation_scope or None
-        groups.setdefault(span.resource, {}).setdefault(scope, []).append(_ld(b"\x12", _span(item)))
+        sc = canonical.get(id(scope))
+        if sc is None:
+            sc = canonical[id(scope)] = same.setdefault(("s", scope), scope)
+        rgroup = groups.get(id(r))
+        if rgroup is None:
+            rgroup = groups[id(r)] = (r, {})
+        sgroup = rgroup[1].get(id(sc))
+        if sgroup is None:
+            sgroup = rgroup[1][id(sc)] = (sc, [])
+        parts = _span(item)
+        chunks = sgroup[1]
+        chunks.append(b"\x12" + _varint(sum(map(len, parts))))
+        chunks.extend(parts)
+    return groups
+
+
+def encode_request(items: Iterable[Any]) -> bytes:
+    """Serialized ``ExportTraceServiceRequest`` for :class:`~spyglass.exporter._enrichment.Enriched` spans,
+    grouped by resource and scope in first-seen order (as the stock encoder groups them). Nested messages
+    are written as length headers followed by their parts, and everything is joined once at the end."""
     out: list[bytes] = []
-    for resource, scopes in groups.items():
-        body = [_resource(resource)]
-        for scope, spans in scopes.items():
-            scope_body = _scope(scope) + b"".join(spans)
-            if scope is not None and scope.schema_url:
-                scope_body += _ld(b"\x1a", scope.schema_url.encode())
-            body.append(_ld(b"\x12", scope_body))
+    for resource, scopes in _group(items).values():
+        body: list[bytes] = [_resource(resource)]
+        for scope, spans in scopes.values():
+            head = _scope(scope)
+            tail = _ld(b"\x1a", scope.schema_url.encode()) if scope is not None and scope.schema_url else b""
+            size = len(head) + sum(map(len, spans)) + len(tail)
+            body.append(b"\x12" + _varint(size))
+            body.append(head)
+            body.extend(spans)
+            body.append(tail)
         if resource.schema_url:
             body.append(_ld(b"\x1a", resource.schema_url.encode()))
-        out.append(_ld(b"\x0a", b"".join(body)))
+        out.append(b"\x0a" + _varint(sum(map(len, body))))
+        out.extend(body)
     return b"".join(out)
 
 

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 from spyglass.exporter._cost import Pricer
 from spyglass.exporter._modes import ContentMode
@@ -58,22 +56,35 @@ def _plain(attributes: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return inner if isinstance(inner, dict) else attributes
 
 
-@dataclass(frozen=True)
-class EventData:
+def _span_attributes(span: Any) -> Mapping[str, Any]:
+    """A finished span's attributes as a plain ``dict`` when possible: ``ReadableSpan.attributes`` wraps its
+    ``BoundedAttributes`` in a ``MappingProxyType`` on every access, which hides the ``dict`` inside."""
+    inner = getattr(span, "_attributes", None)
+    if inner is not None:
+        return _plain(inner)
+    return _plain(span.attributes)
+
+
+class EventData(NamedTuple):
     name: str
     timestamp: int
     attributes: Mapping[str, Any]
     dropped_attributes: int = 0
 
 
-@dataclass(frozen=True)
-class Enriched:
+class Enriched(NamedTuple):
     """A span's new attributes, events and status text (the span object itself is untouched)."""
 
     span: Any  # ReadableSpan
     attributes: Mapping[str, Any]
     events: Sequence[EventData]
     status_message: str | None
+
+
+# What a span's attributes need, per distinct key set (spans of one kind repeat theirs): the content keys with
+# their kind ("json", "text"), the error-text keys ("error"), and whether any content key is present.
+_Plan = tuple[tuple[tuple[str, str], ...], bool]
+_PLANS_MAX = 1024
 
 
 class Enricher:
@@ -95,6 +106,7 @@ class Enricher:
         self.extra_keys = frozenset(extra_keys)
         self._failures = 0
         self._kinds: dict[str, str | None] = {}
+        self._plans: dict[tuple[str, ...], _Plan] = {}
 
     def _content_kind(self, key: str) -> str | None:
         """``json``, ``text`` or ``None`` (not content); cached per key, since keys repeat on every span."""
@@ -110,6 +122,49 @@ class Enricher:
         if len(self._kinds) < 4096:
             self._kinds[key] = kind
         return kind
+
+    def _plan(self, keys: tuple[str, ...]) -> _Plan:
+        steps: list[tuple[str, str]] = []
+        content = False
+        for key in keys:
+            kind = self._content_kind(key)
+            if kind is not None:
+                steps.append((key, kind))
+                content = True
+            elif key in _ERROR_TEXT_KEYS:
+                steps.append((key, "error"))
+        plan = (tuple(steps), content)
+        if len(self._plans) >= _PLANS_MAX:
+            self._plans.clear()
+        self._plans[keys] = plan
+        return plan
+
+    def _span_rewrite(
+        self, attrs: Mapping[str, Any], mode: ContentMode, hits: list[str]
+    ) -> tuple[dict[str, Any], bool]:
+        """A span's attributes after the content mode (as :meth:`_rewrite`, in the same order), and whether it
+        had content; a copy of the dict plus work on the few keys the span's plan names."""
+        keys = tuple(attrs)
+        plan = self._plans.get(keys)
+        if plan is None:
+            plan = self._plan(keys)
+        steps, content = plan
+        out = dict(attrs)
+        if mode is ContentMode.FULL or not steps:
+            return out, content
+        redactor = self.redactor
+        for key, kind in steps:
+            if kind == "error":
+                out[key] = redactor.redact_value(out[key], hits)
+            elif mode is ContentMode.METADATA_ONLY:
+                del out[key]
+            else:
+                value = redactor.redact_value(out[key], hits, as_json=kind == "json")
+                if value == "":
+                    del out[key]  # drop mode removed the whole value
+                else:
+                    out[key] = value
+        return out, content
 
     def _rewrite(self, attrs: Mapping[str, Any], mode: ContentMode, hits: list[str], *, event: bool) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -138,7 +193,7 @@ class Enricher:
         return current.decide(attrs, resource, at_ns, self.default_mode)
 
     def enrich(self, span: Any) -> Enriched:
-        attrs: Mapping[str, Any] = _plain(span.attributes)
+        attrs: Mapping[str, Any] = _span_attributes(span)
         try:
             return self._enrich(span, attrs)
         except Exception:  # never raise into the export path; fail closed on content
@@ -155,11 +210,9 @@ class Enricher:
         start = span.start_time or 0
         mode, rule = self._decide(attrs, resource, start)
         hits: list[str] = []
-        out = self._rewrite(attrs, mode, hits, event=False)
-        has_content = len(out) != len(attrs) or any(self._content_kind(k) for k in attrs)
+        out, has_content = self._span_rewrite(attrs, mode, hits)
         if self.pricer is not None and ext.USAGE_COST not in attrs:
-            when = datetime.fromtimestamp(start / 1e9, tz=timezone.utc) if start else None
-            out.update(self.pricer.price(attrs, when))
+            out.update(self.pricer.price_ns(attrs, start))
         events: list[EventData] = []
         for ev in span.events:
             ev_attrs = _plain(ev.attributes)
