@@ -31,8 +31,11 @@ here, so every LM call is recorded the same way::
   content attributes (content through :class:`~spyglass.instrumentation._content.ContentPolicy`), records
   ``gen_ai.client.operation.duration``, ``gen_ai.client.token.usage``, and for streams
   ``gen_ai.client.operation.time_to_first_chunk`` / ``time_per_output_chunk``, and emits
-  ``gen_ai.client.inference.operation.details`` when events are on. It never raises: its own errors are
-  logged once per kind and swallowed.
+  ``gen_ai.client.inference.operation.details`` when events are on. A failed call (an exception, or an
+  ``error_type``) also emits ``gen_ai.client.operation.exception`` (WARN; request attributes, ``error.type``,
+  ``exception.*``, no content) in every capture mode. A completion hook (:mod:`._hooks`), when configured,
+  gets the messages, the span and the event record first, before the span ends and the content is recorded.
+  It never raises: its own errors are logged once per kind and swallowed.
 - :data:`LLM_SPAN_KEY` is set in the context while an LLM call runs under :meth:`activate`;
   :func:`llm_span_active` tells a lower layer (HTTP-level instrumentor, the SDK's own tracing) to stay silent,
   and a higher one (DSPy) that the call is already covered.
