@@ -401,3 +401,38 @@ def test_in_memory_transport_responses_end_at_once(instrumented, lib: Any) -> No
     assert plain.attributes[gen_ai.RESPONSE_ID] == json_rec.json["id"]
     assert streamed.attributes[ext.STREAM_CHUNK_COUNT] > 1
     assert json.loads(streamed.attributes[gen_ai.OUTPUT_MESSAGES])[0]["parts"][0]["content"]
+
+
+@pytest.mark.parametrize("bad", ["data: not json\n\n", ""], ids=["bad-json", "two-values-only"])
+def test_events_arriving_together_decode_as_one_batch_with_the_same_result(instrumented, bad: str) -> None:
+    """Several events in one read are decoded together; odd ones (names, multi-line data, comments, bad
+    JSON, a data field holding two values) still give exactly what one-by-one decoding gives."""
+    head = {"id": "chatcmpl-x", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini"}
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
+        return json.dumps({**head, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+
+    second = chunk({"content": "lo"}).replace(', "choices"', ',\ndata: "choices"')  # data split over two lines
+    body = (
+        f"data: {chunk({'role': 'assistant', 'content': 'Hel'})}\n\n"
+        ": keep-alive comment\n\n"
+        f"{bad}"
+        "data: 1,2\n\n"
+        "data: 5\n\n"
+        f"event: message\ndata: {second}\n\n"
+        f"data:{chunk({}, 'stop')}\r\n\r\n"
+        "data: [DONE]\n\n"
+    )
+
+    def handler(request: Any) -> Any:
+        return httpx2.Response(200, content=body.encode(), headers={"content-type": "text/event-stream"})
+
+    with httpx2.Client(transport=httpx2.MockTransport(handler), base_url="https://api.openai.com") as c:
+        request = {"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+        with c.stream("POST", "/v1/chat/completions", json=request) as r:
+            assert b"".join(r.iter_bytes()).decode() == body
+    (span,) = instrumented.spans()
+    assert span.attributes[ext.STREAM_CHUNK_COUNT] == 4  # two chat chunks, the bare 5, the final chunk
+    output = json.loads(span.attributes[gen_ai.OUTPUT_MESSAGES])
+    assert output[0]["parts"][0]["content"] == "Hello"
+    assert output[0]["finish_reason"] == "stop"

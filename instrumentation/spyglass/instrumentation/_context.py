@@ -148,7 +148,9 @@ def _build(
     return attrs
 
 
-def _merge(outer: Mapping[str, AttributeValue], inner: Mapping[str, AttributeValue]) -> dict[str, AttributeValue]:
+def _merge(outer: Mapping[str, AttributeValue], inner: Mapping[str, AttributeValue]) -> Mapping[str, AttributeValue]:
+    if not outer:
+        return inner  # the outermost block: its own dict, never changed once built
     merged = dict(outer)
     merged.update(inner)
     outer_tags = outer.get(ext.TAGS)
@@ -479,7 +481,12 @@ class ContextAttributesSpanProcessor(SpanProcessor):
                     value = incoming.get(key)
                     if isinstance(value, str):
                         span.set_attribute(key, value[:_BAGGAGE_VALUE_LIMIT])
-            attrs = otel_context.get_value(_ATTRIBUTES_KEY, parent_context)
+            # A Context is a dict: read it directly on this per-span path (the API call re-fetches nothing).
+            attrs = (
+                parent_context.get(_ATTRIBUTES_KEY)
+                if parent_context is not None
+                else otel_context.get_value(_ATTRIBUTES_KEY)
+            )
             if attrs:
                 span.set_attributes(cast("Mapping[str, AttributeValue]", attrs))
         except Exception:

@@ -70,6 +70,37 @@ class Obj:
         return {k: _plain(v) for k, v in self.__dict__.items()}
 
 
+# Fields the adapters' accumulators read that events often omit (a text delta has no ``usage``, ``refusal``
+# or ``tool_calls``...): as class attributes they read ``None`` from the class, without the Python-level
+# ``__getattr__`` call, which was most of the cost of accumulating one event. A field present on the wire is
+# in the instance ``__dict__`` and wins, so nothing reads differently.
+for _name in (
+    "__pydantic_extra__",
+    "choices",
+    "content",
+    "content_block",
+    "delta",
+    "finish_reason",
+    "function",
+    "id",
+    "index",
+    "logprobs",
+    "message",
+    "model",
+    "refusal",
+    "response",
+    "service_tier",
+    "stop_reason",
+    "system_fingerprint",
+    "text",
+    "tool_calls",
+    "type",
+    "usage",
+):
+    setattr(Obj, _name, None)
+del _name
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, Obj):
         return value.model_dump()
