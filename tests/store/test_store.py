@@ -199,7 +199,7 @@ def test_hourly_rollups_answer_like_the_spans(tmp_path: Path, monkeypatch: pytes
         kept = [c for c in sent if c["start"] >= cutoff]
         rolled_up = store.read(lambda conn: conn.execute("SELECT sum(n), sum(errors) FROM rollups").fetchone())
         assert rolled_up == (len(kept), sum(c["error"] for c in kept))
-        cells = store.read(queries._rollup_cells, Filters(llm=True), "model", None)
+        cells = store.read(queries._rollup_part, Filters(llm=True), "model", None, queries._LOW, queries._HIGH)
         assert sum(acc.n for acc in cells.values()) == len(kept)
         monkeypatch.setattr(queries, "EXACT_LIMIT", 10)
         cases = [

@@ -696,29 +696,12 @@ def stats(
         raise BadRequest(f"group_by: {group_by!r} is not one of {', '.join(GROUPS)}")
     where, args = filters.where()
     width = parse_bucket(bucket, None) if bucket not in (None, "", "auto") else None
-    rollup_width = width
-    if bucket == "auto" and _rollups_apply(filters, group_by, None):
-        # "auto" from the rollups' hours; it must come out in whole hours for them to answer.
-        hour = _rollups.HOUR
-        span_where, span_args = _rollup_where(
-            filters,
-            -(2**62) if filters.since_ns is None else filters.since_ns // hour * hour,
-            2**62 if filters.until_ns is None else filters.until_ns,
-        )
-        first, last = conn.execute(
-            f"SELECT min(hour_ns), max(hour_ns) FROM rollups WHERE {span_where}",  # noqa: S608
-            span_args,
-        ).fetchone()
-        span = (last + hour - first) if first is not None else None
-        if span is not None and span >= _WHOLE_HOURS_FROM:
-            # Long ranges get whole-hour buckets (at most about 60), so the rollups can answer.
-            rollup_width = next((w for w in _HOUR_WIDTHS if span / w <= 60), _HOUR_WIDTHS[-1])
-        else:
-            rollup_width = parse_bucket("auto", span)
-    if (bucket != "auto" or rollup_width) and _rollups_apply(filters, group_by, rollup_width):
-        rolled = _rollup_cells(conn, filters, group_by, rollup_width)
-        if sum(acc.n for acc in rolled.values()) > EXACT_LIMIT:
-            return _from_cells(rolled, filters, group_by, rollup_width)
+    if _rollups_apply(filters, group_by):
+        rollup_width = _auto_width(conn, filters) if bucket == "auto" else width
+        if rollup_width is None or rollup_width % _rollups.HOUR == 0:
+            rolled = _rollup_stats(conn, filters, group_by, rollup_width)
+            if rolled is not None:
+                return rolled
     if bucket == "auto":
         first, last = conn.execute(f"SELECT min(start_ns), max(start_ns) FROM spans WHERE {where}", args).fetchone()  # noqa: S608
         width = parse_bucket("auto", (last - first) if first is not None else None)
@@ -785,12 +768,17 @@ def stats(
 
 _WHOLE_HOURS_FROM = 12 * 3600 * 10**9
 _HOUR_WIDTHS = tuple(h * 3600 * 10**9 for h in (1, 2, 3, 6, 12, 24, 48, 168, 720))
-_ROLLUP_FILTERS = frozenset({"model", "provider", "status", "service", "tenant", "operation"})
-_ROLLUP_GROUPS = frozenset({"model", "provider", "service", "tenant", "status", "operation"})
+_ROLLUP_FILTERS = _rollups.SLICE_DIMS
+"""The filters (and groups) the rollups keep: tenant, service, model, provider, status, operation."""
+_LOW, _HIGH = -(2**62), 2**62
 
 
-def _rollups_apply(filters: Filters, group_by: str | None, width: int | None) -> bool:
-    """Whether the hourly rollups can answer: only their dimensions, whole-hour buckets."""
+def _rollups_apply(filters: Filters, group_by: str | None) -> bool:
+    """Whether the rollups can answer: filters and grouping on their dimensions and time only.
+
+    Everything else (user, session, name, alias, trace id, attributes, metadata, text, latency or cost
+    bounds, datasets, grouping by alias, user or session) is answered from the spans.
+    """
     others = (
         filters.user,
         filters.session,
@@ -804,53 +792,106 @@ def _rollups_apply(filters: Filters, group_by: str | None, width: int | None) ->
         return False
     if filters.min_duration_ms is not None or filters.max_duration_ms is not None or filters.min_cost is not None:
         return False
-    if group_by is not None and group_by not in _ROLLUP_GROUPS:
-        return False
-    return width is None or width % _rollups.HOUR == 0
+    return group_by is None or group_by in _ROLLUP_FILTERS
 
 
-def _rollup_where(filters: Filters, lo: int, hi: int) -> tuple[str, list[Any]]:
-    clauses = ["hour_ns >= ?", "hour_ns < ?"]
-    args: list[Any] = [lo, hi]
-    if filters.llm:
-        clauses.append("is_llm = 1")
-    for key in sorted(_ROLLUP_FILTERS):
-        values = getattr(filters, key)
-        if values:
-            clauses.append(f"{key} IN ({', '.join('?' * len(values))})")
-            args.extend(values)
-    return " AND ".join(clauses), args
+def _rollup_source(
+    filters: Filters, dims: set[str], key: str, grain: int, lo: int, hi: int, *, values: bool = True
+) -> tuple[str, list[Any]]:
+    """SQL over the smallest rollup table keeping ``dims`` for the rows of ``grain`` in ``[lo, hi)``: the
+    row's key (``key``: ``"time"``, ``"none"`` or the group's dimension), then (``values``) the columns of
+    :data:`spyglass.store._rollups.VALUES`."""
+    args: list[Any]
+    if len(dims) <= 1:
+        # No dimension, or one: its slice (a few rows per hour or day).
+        dim = next(iter(dims), "")
+        table, time_col, key_col = _rollups.SLICES.name, "t_ns", "value"
+        clauses = ["grain = ?", "dim = ?", "is_llm = 1" if filters.llm else "is_llm IN (0, 1)", "t_ns >= ?", "t_ns < ?"]
+        args = [grain, dim, lo, hi]
+        chosen: tuple[str, ...] = getattr(filters, dim) if dim else ()
+        if chosen:
+            clauses.append(f"value IN ({', '.join('?' * len(chosen))})")
+            args.extend(chosen)
+    else:
+        cube = _rollups.HOURLY if grain == _rollups.HOUR else _rollups.DAILY
+        table, time_col, key_col = cube.name, cube.time, key
+        clauses = [f"{time_col} >= ?", f"{time_col} < ?"]
+        args = [lo, hi]
+        if filters.llm:
+            clauses.append("is_llm = 1")
+        for dim in _ROLLUP_FILTERS:
+            chosen = getattr(filters, dim)
+            if chosen:
+                clauses.append(f"{dim} IN ({', '.join('?' * len(chosen))})")
+                args.extend(chosen)
+    column = {"time": time_col, "none": "NULL"}.get(key, key_col)
+    columns = f"{column}, {_rollups.VALUES}" if values else column
+    return f"SELECT {columns} FROM {table} WHERE {' AND '.join(clauses)}", args  # noqa: S608
 
 
-def _rollup_cells(
-    conn: sqlite3.Connection, filters: Filters, group_by: str | None, width: int | None
-) -> dict[tuple[Any, Any], _rollups.Acc]:
-    """(group, bucket) -> sums and histogram: whole hours from the rollups, partial hours from the spans."""
-    hour = _rollups.HOUR
-    since, until = filters.since_ns, filters.until_ns
-    lo = -(2**62) if since is None else -(-since // hour) * hour
-    hi = 2**62 if until is None else until // hour * hour
-    cells: dict[tuple[Any, Any], _rollups.Acc] = {}
-
-    def cell(g: Any, b: Any) -> _rollups.Acc:
-        acc = cells.get((g, b))
-        if acc is None:
-            acc = cells[(g, b)] = _rollups.Acc()
-        return acc
-
-    # Whole hours.
-    where, args = _rollup_where(filters, lo, hi)
-    group_col = group_by or "NULL"
-    sql = (
-        f"SELECT {group_col}, hour_ns, n, errors, dur_sum, dur_max, {', '.join(_rollups.SUMS)}, hist "  # noqa: S608
-        f"FROM rollups WHERE {where}"
-    )
-    if lo < hi:
+def _rollup_part(
+    conn: sqlite3.Connection, filters: Filters, group_by: str | None, width: int | None, lo: int, hi: int
+) -> dict[Any, _rollups.Acc]:
+    """Sums per group (``group_by``), per time bucket (``width``) or in total (neither) over the whole
+    hours ``[lo, hi)``: whole UTC days from the daily tables when the buckets allow, the rest hourly."""
+    hour, day = _rollups.HOUR, _rollups.DAY
+    segments = [(hour, lo, hi)]
+    if width is None or width % day == 0:
+        day_lo = lo if lo == _LOW else -(-lo // day) * day
+        day_hi = hi if hi == _HIGH else hi // day * day
+        if day_lo < day_hi:
+            segments = [(hour, lo, day_lo), (day, day_lo, day_hi), (hour, day_hi, hi)]
+    dims = {d for d in _ROLLUP_FILTERS if getattr(filters, d)}
+    if group_by:
+        dims.add(group_by)
+    key = "time" if width else (group_by or "none")
+    out: dict[Any, _rollups.Acc] = {}
+    for grain, start, end in segments:
+        if start >= end:
+            continue
+        sql, args = _rollup_source(filters, dims, key, grain, start, end)
         for row in conn.execute(sql, args):
-            g = None if row[0] == "" and group_by != "tenant" else row[0]
-            b = row[1] // width * width if width else None
-            cell(g, b).add_stored(row[2:])
-    # The partial hours at either end, from the spans.
+            k = row[0]
+            if width:
+                k = k // width * width
+            elif k == "" and group_by != "tenant":
+                k = None
+            acc = out.get(k)
+            if acc is None:
+                acc = out[k] = _rollups.Acc()
+            acc.add_stored(row[1:])
+    return out
+
+
+def _hour_range(filters: Filters) -> tuple[int, int]:
+    """The whole hours inside the filters' time range (``[lo, hi)``; empty when ``lo >= hi``)."""
+    hour = _rollups.HOUR
+    lo = _LOW if filters.since_ns is None else -(-filters.since_ns // hour) * hour
+    hi = _HIGH if filters.until_ns is None else filters.until_ns // hour * hour
+    return lo, hi
+
+
+def _auto_width(conn: sqlite3.Connection, filters: Filters) -> int | None:
+    """``bucket=auto`` from the hours holding matching spans: whole hours over 12 hours or more (so the
+    rollups can answer), else the finer widths of :func:`parse_bucket`."""
+    hour = _rollups.HOUR
+    lo = _LOW if filters.since_ns is None else filters.since_ns // hour * hour
+    hi = _HIGH if filters.until_ns is None else filters.until_ns
+    dims = {d for d in _ROLLUP_FILTERS if getattr(filters, d)}
+    sql, args = _rollup_source(filters, dims, "time", hour, lo, hi, values=False)
+    first = conn.execute(sql + " ORDER BY 1 LIMIT 1", args).fetchone()
+    last = conn.execute(sql + " ORDER BY 1 DESC LIMIT 1", args).fetchone()
+    span = (last[0] + hour - first[0]) if first is not None and last is not None else None
+    if span is not None and span >= _WHOLE_HOURS_FROM:
+        return next((w for w in _HOUR_WIDTHS if span / w <= 60), _HOUR_WIDTHS[-1])
+    return parse_bucket("auto", span)
+
+
+def _edge_cells(
+    conn: sqlite3.Connection, filters: Filters, group_by: str | None, width: int | None, lo: int, hi: int
+) -> dict[tuple[Any, Any], _rollups.Acc]:
+    """(group, bucket) -> sums and histogram of the partial hours at either end of the range, from the spans."""
+    since, until = filters.since_ns, filters.until_ns
     edges = []
     if lo >= hi:
         edges.append((since, until))
@@ -862,6 +903,7 @@ def _rollup_cells(
     bucket_col = f"(start_ns / {width}) * {width}" if width else "NULL"
     span_group = GROUPS[group_by] if group_by else "NULL"
     bin_col = f"CAST(round(log(max(duration_ms, 0.001)) * {_BINS_PER_DECADE}) AS INTEGER)"
+    cells: dict[tuple[Any, Any], _rollups.Acc] = {}
     for start, end in edges:
         edge = replace(filters, since_ns=start, until_ns=end)
         where, edge_args = edge.where()
@@ -874,46 +916,55 @@ def _rollup_cells(
             part.n, part.errors, part.dur_sum, part.dur_max = n, errors or 0, dur_sum or 0.0, dur_max
             part.sums = list(sums)
             part.hist = {binned: n}
-            cell(g, b).merge(part)
+            acc = cells.get((g, b))
+            if acc is None:
+                acc = cells[(g, b)] = _rollups.Acc()
+            acc.merge(part)
     return cells
 
 
-def _from_cells(
-    cells: dict[tuple[Any, Any], _rollups.Acc], filters: Filters, group_by: str | None, width: int | None
-) -> dict[str, Any]:
-    """The :func:`stats` answer from rolled-up cells (percentiles from their histograms)."""
+def _rollup_stats(
+    conn: sqlite3.Connection, filters: Filters, group_by: str | None, width: int | None
+) -> dict[str, Any] | None:
+    """The :func:`stats` answer from the rollups (whole hours) and the spans (partial hours at the ends),
+    or ``None`` when at most :data:`EXACT_LIMIT` spans match (the spans then give exact percentiles).
 
-    def combine(accs: list[_rollups.Acc]) -> _rollups.Acc:
-        total = _rollups.Acc()
-        for acc in accs:
+    The total, the groups and the buckets are each read from the smallest table that answers them: a week
+    grouped by model at hourly buckets reads the daily total and per-model slices and the hourly totals.
+    """
+    lo, hi = _hour_range(filters)
+    edges = _edge_cells(conn, filters, group_by, width, lo, hi)
+    total = _rollups.Acc()
+    if lo < hi:
+        for acc in _rollup_part(conn, filters, None, None, lo, hi).values():
             total.merge(acc)
-        return total
+    for acc in edges.values():
+        total.merge(acc)
+    if total.n <= EXACT_LIMIT:
+        return None
+    groups: dict[Any, _rollups.Acc] = {}
+    buckets: dict[Any, _rollups.Acc] = {}
+    if group_by and lo < hi:
+        groups = _rollup_part(conn, filters, group_by, None, lo, hi)
+    if width and lo < hi:
+        buckets = _rollup_part(conn, filters, None, width, lo, hi)
+    for (g, b), acc in edges.items():
+        for into, k, wanted in ((groups, g, group_by), (buckets, b, width)):
+            if wanted:
+                cell = into.get(k)
+                if cell is None:
+                    cell = into[k] = _rollups.Acc()
+                cell.merge(acc)
 
     def summary(acc: _rollups.Acc) -> dict[str, Any]:
-        agg = _merge([acc.agg()])
-        return _summarise(_latency(acc.hist, None), agg)
+        return _summarise(_latency(acc.hist, None), _merge([acc.agg()]))
 
-    merged: list[tuple[Any, _rollups.Acc]] = []
-    if group_by:
-        groups: dict[Any, list[_rollups.Acc]] = {}
-        for (g, _), acc in cells.items():
-            groups.setdefault(g, []).append(acc)
-        merged = [(key, combine(accs)) for key, accs in groups.items()]
-        merged.sort(key=lambda kv: (-kv[1].n, "" if kv[0] is None else str(kv[0])))
-    bucketed: list[tuple[Any, _rollups.Acc]] = []
-    if width:
-        buckets: dict[Any, list[_rollups.Acc]] = {}
-        for (_, b), acc in cells.items():
-            buckets.setdefault(b, []).append(acc)
-        bucketed = [(key, combine(buckets[key])) for key in sorted(buckets)]
-    # The total from the fewest partial sums (histogram merges are the cost here).
-    parts = min((merged, bucketed), key=len) if merged and bucketed else (merged or bucketed)
-    total = combine([acc for _, acc in parts] if parts else list(cells.values()))
     out = summary(total)
     out["filters"] = filters.to_params()
     out["group_by"] = group_by
-    out["groups"] = [{"key": key, **summary(acc)} for key, acc in merged]
-    out["buckets"] = [{"start_ns": key, "start": _iso(key), **summary(acc)} for key, acc in bucketed]
+    ordered = sorted(groups.items(), key=lambda kv: (-kv[1].n, "" if kv[0] is None else str(kv[0])))
+    out["groups"] = [{"key": key, **summary(acc)} for key, acc in ordered]
+    out["buckets"] = [{"start_ns": key, "start": _iso(key), **summary(buckets[key])} for key in sorted(buckets)]
     if width:
         out["bucket_ns"] = width
     return out
