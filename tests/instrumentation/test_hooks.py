@@ -463,3 +463,26 @@ def test_zero_code_upload(upload_format: str, replay: Any, tmp_path: Path) -> No
     validate(output_messages, "OutputMessages")
     assert input_messages[0]["parts"][0]["content"] == chat.request_body["messages"][0]["content"]
     assert output_messages[0]["parts"][0]["content"] == chat.json["choices"][0]["message"]["content"]
+
+
+def test_upload_works_in_a_forked_child(tmp_path: Path) -> None:
+    hook = UploadCompletionHook(str(tmp_path))
+    try:
+        message = [{"role": "user", "parts": [{"type": "text", "content": "before the fork"}]}]
+        hook.on_completion(inputs=message, outputs=[], system_instruction=[])
+        assert hook.force_flush(10)  # the parent's pool has a worker thread now, which a child does not get
+        pid = os.fork()
+        if pid == 0:  # the child: its own pool, its own slots
+            ok = False
+            try:
+                child = [{"role": "user", "parts": [{"type": "text", "content": "in the child"}]}]
+                hook.on_completion(inputs=child, outputs=[], system_instruction=[])
+                ok = hook.force_flush(5) and hook.uploaded == 2
+            finally:
+                os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        texts = sorted(json.loads(p.read_text())[0]["parts"][0]["content"] for p in tmp_path.iterdir())
+        assert texts == ["before the fork", "in the child"]
+    finally:
+        hook.shutdown()

@@ -36,6 +36,7 @@ import posixpath
 import threading
 import time
 import uuid
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -164,6 +165,11 @@ class UploadCompletionHook:
         """Files whose write raised (logged once)."""
         self._closed = False
         atexit.register(self.shutdown)
+        if hasattr(os, "register_at_fork"):
+            # A forked child (gunicorn --preload, multiprocessing) inherits no pool threads and maybe a held
+            # lock: give it fresh ones. Weak, so a discarded hook is not kept alive by the fork handler.
+            ref = weakref.WeakMethod(self._after_fork)
+            os.register_at_fork(after_in_child=lambda: (m := ref()) is not None and m())
 
     # --- the hook ------------------------------------------------------------------------------------
     def on_completion(
@@ -261,6 +267,13 @@ class UploadCompletionHook:
                 _log.warning("spyglass upload hook: writing a file failed (later failures only counted)", exc_info=exc)
 
     # --- lifecycle -----------------------------------------------------------------------------------
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(self.max_queue_size)
+        self._executor = ThreadPoolExecutor(
+            max_workers=min(self.max_queue_size, _WORKERS), thread_name_prefix="spyglass-upload"
+        )
+
     def force_flush(self, timeout: float = 10.0) -> bool:
         """Wait until every queued file is written (or ``timeout`` seconds pass); true if the queue emptied."""
         deadline = time.monotonic() + timeout
