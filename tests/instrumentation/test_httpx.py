@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -436,3 +437,34 @@ def test_events_arriving_together_decode_as_one_batch_with_the_same_result(instr
     output = json.loads(span.attributes[gen_ai.OUTPUT_MESSAGES])
     assert output[0]["parts"][0]["content"] == "Hello"
     assert output[0]["finish_reason"] == "stop"
+
+
+_TIMING = {gen_ai.RESPONSE_TIME_TO_FIRST_CHUNK}
+
+
+@pytest.mark.parametrize("rec", [r for r in representative() if not r.streaming], ids=lambda r: r.name)
+async def test_bodies_read_the_same_with_and_without_orjson(instrumented, replay, monkeypatch, rec: Recording) -> None:
+    """orjson (optional) and json give the same span; without orjson installed json does all the parsing."""
+    from spyglass.instrumentation import _httpx
+
+    assert _httpx._orjson is not None  # installed here (dspy requires it), so the first call takes it
+    replay.expect(rec)
+    await send("httpx2-sync", replay.url, rec)
+    monkeypatch.setattr(_httpx, "_orjson", None)
+    replay.expect(rec)
+    await send("httpx2-sync", replay.url, rec)
+    fast, plain = instrumented.spans()
+    assert {k: v for k, v in fast.attributes.items() if k not in _TIMING} == {
+        k: v for k, v in plain.attributes.items() if k not in _TIMING
+    }
+
+
+def test_loads_gives_json_results_and_errors_for_what_orjson_refuses() -> None:
+    from spyglass.instrumentation._httpx import loads
+
+    assert loads(b'{"a": [1, 2.5, null, true, "\\u00e9"]}') == {"a": [1, 2.5, None, True, "é"]}
+    odd = loads(b'{"n": 123456789012345678901234567890, "x": NaN, "s": "\\ud800"}')
+    assert odd["n"] == 123456789012345678901234567890 and odd["s"] == "\ud800"
+    assert math.isnan(odd["x"])
+    with pytest.raises(json.JSONDecodeError):
+        loads(b"{not json")

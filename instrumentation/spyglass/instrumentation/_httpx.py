@@ -75,6 +75,22 @@ _MAX_BODY = 16 * 1024 * 1024
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _UNDECODABLE: Any = object()
 
+try:  # optional (the ``speedups`` extra): parses request and response bodies about 4x faster than json
+    import orjson as _orjson
+except ImportError:
+    _orjson = None  # type: ignore[assignment]
+
+
+def loads(data: bytes) -> Any:
+    """``json.loads(data)``: through ``orjson`` when installed; what orjson refuses (NaN, integers past 64
+    bits, lone surrogates...) goes to ``json``, so the result and the errors are ``json``'s."""
+    if _orjson is not None:
+        try:
+            return _orjson.loads(data)
+        except ValueError:
+            pass
+    return json.loads(data)
+
 
 class Route:
     """A recognised LLM API request: its wire format, model from the path, streaming from the path."""
@@ -190,12 +206,14 @@ class _Parser:
         self.error_type = str(status) if status >= 400 else None
         ctype = response.headers.get("content-type", "")
         self.sse = "event-stream" in ctype and self.fmt.stream is not None and status < 400
-        self.recorder = StreamRecorder(tel, inv, span, self.fmt.stream(inv) if self.sse and self.fmt.stream else None)
+        self.recorder: StreamRecorder | None = None
+        self._text: Any = None
         if self.sse:
             inv.streaming = True
-        self._buffer = bytearray()
+            self.recorder = StreamRecorder(tel, inv, span, self.fmt.stream(inv) if self.fmt.stream else None)
+            self._text = codecs.getincrementaldecoder("utf-8")("replace")
+        self._buffer: list[bytes] = []  # joined once at the end (a single in-memory body is not copied)
         self._pending = ""
-        self._text = codecs.getincrementaldecoder("utf-8")("replace")
         self._size = 0
         self._ended = False
         self.broken = False
@@ -241,7 +259,8 @@ class _Parser:
             self.broken = True
             self._buffer.clear()
             return
-        self._buffer += data
+        if data:
+            self._buffer.append(data)
 
     def _events(self, final: bool) -> None:
         text = self._pending
@@ -267,7 +286,7 @@ class _Parser:
             if data != "[DONE]":
                 names.append(event)
                 datas.append(data)
-        if datas:
+        if datas and self.recorder is not None:
             chunk = self.recorder.chunk
             for event, payload in zip(names, self._decode(datas), strict=True):
                 if payload is not _UNDECODABLE:
@@ -311,7 +330,7 @@ class _Parser:
                 self.broken = True
                 log_once("parsing an LLM HTTP response", exc)
         self._ended = True
-        if self.sse:
+        if self.recorder is not None:
             if not self.broken:
                 try:
                     self._events(final=True)
@@ -321,7 +340,7 @@ class _Parser:
             return
         if not self.broken and self._buffer and self.error_type is None:
             try:
-                body = json.loads(bytes(self._buffer))
+                body = loads(b"".join(self._buffer))
                 if isinstance(body, list) and self.fmt.stream is not None:
                     # A stream sent as one JSON array (Gemini without alt=sse).
                     acc = self.fmt.stream(self.inv)
@@ -332,7 +351,7 @@ class _Parser:
                     self.fmt.response(body, self.inv, self.content)
             except Exception as exc:
                 log_once("parsing an LLM HTTP response", exc)
-        self._buffer = bytearray()
+        self._buffer = []
         self.tel.finish(self.inv, self.span, error, error_type=self.error_type)
 
 
@@ -412,7 +431,7 @@ class _Tracer:
         if route is None:
             return None
         try:
-            body: Any = json.loads(request.content) if request.content else {}
+            body: Any = loads(request.content) if request.content else {}
         except Exception:  # a streamed (unread) or non-JSON request body: not an LLM call we can describe
             return None
         if not isinstance(body, dict):
