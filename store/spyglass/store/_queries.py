@@ -604,9 +604,12 @@ def parse_bucket(value: str | None, span_ns: int | None = None) -> int | None:
 
 
 EXACT_LIMIT = 50_000
-"""Up to this many matching spans, percentiles are exact (nearest rank); above it they come from a
-log-scale histogram computed in SQLite (bins 1.2 % wide: the value reported is the bin's geometric centre,
-within 0.6 % of the exact one) and ``latency_ms.exact`` is false."""
+"""Percentiles are exact (nearest rank) when the spans answer and at most this many match; otherwise they
+come from a log-scale histogram (bins 1.2 % wide: the value reported is the bin's geometric centre, within
+0.58 % of the exact one) and ``latency_ms.exact`` is false. When the rollups can answer (filters on tenant,
+service, model, provider, status, operation and time only), the spans answer only if the time range holds
+at most this many spans whatever the other filters: reading them is then bounded, and the rollups' histograms
+answer the rest."""
 _BINS_PER_DECADE = 200
 
 
@@ -687,8 +690,8 @@ def stats(
     numbers mean to a reader; pass ``llm=false`` to count every span. ``failure_rate`` counts ``error``
     and ``timeout``. Groups are sorted by count, largest first. Percentiles: see :data:`EXACT_LIMIT`.
     ``bucket="auto"`` gives about 60 buckets; over 12 hours or more, whole-hour buckets when the filters let
-    the hourly rollups answer (:mod:`spyglass.store._rollups`).
-    Two scans of the (covering) statistics index: sums per (group, bucket), then latencies.
+    the rollups answer (:mod:`spyglass.store._rollups`, see :func:`_rollup_stats`).
+    From the spans: two scans of the (covering) statistics index, sums per (group, bucket), then latencies.
     """
     if filters.llm is None:
         filters = replace(filters, llm=True)
@@ -696,19 +699,24 @@ def stats(
         raise BadRequest(f"group_by: {group_by!r} is not one of {', '.join(GROUPS)}")
     where, args = filters.where()
     width = parse_bucket(bucket, None) if bucket not in (None, "", "auto") else None
+    spans = "spans"
     if _rollups_apply(filters, group_by):
-        rollup_width = _auto_width(conn, filters) if bucket == "auto" else width
-        if rollup_width is None or rollup_width % _rollups.HOUR == 0:
-            rolled = _rollup_stats(conn, filters, group_by, rollup_width)
-            if rolled is not None:
-                return rolled
+        if _spans_in_range(conn, filters) > EXACT_LIMIT:
+            rollup_width = _auto_width(conn, filters) if bucket == "auto" else width
+            if rollup_width is None or rollup_width % _rollups.HOUR == 0:
+                return _rollup_stats(conn, filters, group_by, rollup_width)
+        # The covering index holds every column these filters, groups and sums read, in time order: never
+        # let SQLite pick a one-column index and read kilobyte-wide rows (a model filter: 1 in 5 rows).
+        spans = "spans INDEXED BY spans_stats"
+        if not filters.llm:
+            where += " AND is_llm IN (0, 1)"
     if bucket == "auto":
-        first, last = conn.execute(f"SELECT min(start_ns), max(start_ns) FROM spans WHERE {where}", args).fetchone()  # noqa: S608
+        first, last = conn.execute(f"SELECT min(start_ns), max(start_ns) FROM {spans} WHERE {where}", args).fetchone()  # noqa: S608
         width = parse_bucket("auto", (last - first) if first is not None else None)
     group_col = GROUPS[group_by] if group_by else "NULL"
     bucket_col = f"(start_ns / {width}) * {width}" if width else "NULL"
     cells = conn.execute(
-        f"SELECT {group_col}, {bucket_col}, {_AGG} FROM spans WHERE {where} GROUP BY 1, 2",  # noqa: S608
+        f"SELECT {group_col}, {bucket_col}, {_AGG} FROM {spans} WHERE {where} GROUP BY 1, 2",  # noqa: S608
         args,
     ).fetchall()
     n = sum(c[2] for c in cells)
@@ -718,7 +726,7 @@ def stats(
     by_group: dict[Any, Any] = {}
     by_bucket: dict[Any, Any] = {}
     if exact:
-        for g, b, d in conn.execute(f"SELECT {group_col}, {bucket_col}, duration_ms FROM spans WHERE {where}", args):  # noqa: S608
+        for g, b, d in conn.execute(f"SELECT {group_col}, {bucket_col}, duration_ms FROM {spans} WHERE {where}", args):  # noqa: S608
             overall_durations.append(d)
             if group_by:
                 by_group.setdefault(g, []).append(d)
@@ -727,7 +735,7 @@ def stats(
     else:
         bin_col = f"CAST(round(log(max(duration_ms, 0.001)) * {_BINS_PER_DECADE}) AS INTEGER)"
         rows = conn.execute(
-            f"SELECT {group_col}, {bucket_col}, {bin_col}, count(*) FROM spans WHERE {where} GROUP BY 1, 2, 3",  # noqa: S608
+            f"SELECT {group_col}, {bucket_col}, {bin_col}, count(*) FROM {spans} WHERE {where} GROUP BY 1, 2, 3",  # noqa: S608
             args,
         )
         for g, b, binned, c in rows:
@@ -863,6 +871,16 @@ def _rollup_part(
     return out
 
 
+def _spans_in_range(conn: sqlite3.Connection, filters: Filters) -> int:
+    """How many spans (LM calls when ``filters.llm``) the hours touching the time range hold, from the
+    rollups: an upper bound on what a scan of the covering index reads for these filters."""
+    hour = _rollups.HOUR
+    lo = _LOW if filters.since_ns is None else filters.since_ns // hour * hour
+    hi = _HIGH if filters.until_ns is None else -(-filters.until_ns // hour) * hour
+    everything = Filters(llm=filters.llm, since_ns=filters.since_ns, until_ns=filters.until_ns)
+    return sum(acc.n for acc in _rollup_part(conn, everything, None, None, lo, hi).values())
+
+
 def _hour_range(filters: Filters) -> tuple[int, int]:
     """The whole hours inside the filters' time range (``[lo, hi)``; empty when ``lo >= hi``)."""
     hour = _rollups.HOUR
@@ -925,12 +943,13 @@ def _edge_cells(
 
 def _rollup_stats(
     conn: sqlite3.Connection, filters: Filters, group_by: str | None, width: int | None
-) -> dict[str, Any] | None:
-    """The :func:`stats` answer from the rollups (whole hours) and the spans (partial hours at the ends),
-    or ``None`` when at most :data:`EXACT_LIMIT` spans match (the spans then give exact percentiles).
+) -> dict[str, Any]:
+    """The :func:`stats` answer from the rollups (whole hours) and the spans (partial hours at the ends).
 
     The total, the groups and the buckets are each read from the smallest table that answers them: a week
     grouped by model at hourly buckets reads the daily total and per-model slices and the hourly totals.
+    Counts and token sums are exact, cost and latency sums up to float rounding, percentiles from the
+    merged histograms (within 0.58 %), the maximum too once retention has taken spans out of a row.
     """
     lo, hi = _hour_range(filters)
     edges = _edge_cells(conn, filters, group_by, width, lo, hi)
@@ -940,8 +959,6 @@ def _rollup_stats(
             total.merge(acc)
     for acc in edges.values():
         total.merge(acc)
-    if total.n <= EXACT_LIMIT:
-        return None
     groups: dict[Any, _rollups.Acc] = {}
     buckets: dict[Any, _rollups.Acc] = {}
     if group_by and lo < hi:
