@@ -39,7 +39,7 @@ from typing import Any
 from spyglass.store import _rollups
 from spyglass.store._errors import BadRequest, NotFound
 from spyglass.store._records import normalise
-from spyglass.store._schema import RECORD_COLUMNS, WORD
+from spyglass.store._schema import ATTRIBUTES_SQL, DETAIL_SQL, RECORD_COLUMNS, WORD
 
 DEFAULT_LIMIT = 50
 FTS_DRIVE_LIMIT = 2000
@@ -263,7 +263,7 @@ class Filters:
             args.append(self.min_cost)
         if self.llm:
             clauses.append("is_llm = 1")
-        for column, pairs in (("attributes", self.attrs), ("metadata", self.meta)):
+        for column, pairs in ((ATTRIBUTES_SQL, self.attrs), ("metadata", self.meta)):
             for key, value in pairs:
                 path = '$."' + key.replace('"', '""') + '"'
                 typed = _typed(value)
@@ -436,7 +436,7 @@ def iter_items(
     """Every matching span in time order, fetched in batches (exports); ``details`` adds messages."""
     where, args = filters.where()
     last_start, last_id = -(2**63), -1
-    extra = ", attributes, events, links, resource_id" if details else ""
+    extra = f", {DETAIL_SQL}" if details else ""
     while True:
         sql = (
             f"SELECT {_SELECT_ITEM}{extra} FROM spans WHERE {where} AND (start_ns > ? OR (start_ns = ? AND id > ?)) "  # noqa: S608
@@ -499,7 +499,7 @@ def get_span(conn: sqlite3.Connection, trace_id: str, span_id: str, *, tenant: s
     if tenant is not None:
         extra, args = " AND tenant = ?", [*args, tenant]
     row = conn.execute(
-        f"SELECT {_SELECT_ITEM}, attributes, events, links, resource_id FROM spans "  # noqa: S608
+        f"SELECT {_SELECT_ITEM}, {DETAIL_SQL} FROM spans "  # noqa: S608
         f"WHERE trace_id = ? AND span_id = ?{extra}",
         args,
     ).fetchone()

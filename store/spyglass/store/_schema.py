@@ -41,12 +41,16 @@ column                 type      meaning
 ``output_text``        text      the response as readable text (FTS)
 ``tool_args``          text      tool-call arguments (FTS)
 ``metadata``           text      JSON object of ``spyglass.metadata.*`` / OpenInference metadata
-``attributes``         text      JSON object: every span attribute as sent
-``events``             text      JSON list of ``{"name", "time_ns", "attributes"}`` or NULL
+``attributes``         text      JSON object: every span attribute as sent (packed when large, see below)
+``events``             text      JSON list of ``{"name", "time_ns", "attributes"}`` or NULL (packed too)
 ``links``              text      JSON list of ``{"trace_id", "span_id", "attributes"}`` or NULL
 ``resource_id``        int       ``resources.id``
 ``ingested_ns``        int       when the store wrote it
 =====================  ========  ===========================================================
+
+**Packed JSON.** ``attributes`` and ``events`` do not keep a second copy of the prompt and response text
+that ``input_text`` and ``output_text`` hold (:mod:`spyglass.store._packing`): when they would, they are a
+blob that refers to those columns. Readers select ``span_json(attributes, input_text, output_text)``.
 """
 
 from __future__ import annotations
@@ -56,6 +60,8 @@ import sqlite3
 import time
 from pathlib import Path
 from typing import Final
+
+from spyglass.store._packing import unpack
 
 RECORD_COLUMNS: Final = (
     "trace_id",
@@ -96,6 +102,10 @@ DETAIL_COLUMNS: Final = ("attributes", "events", "links", "resource_id")
 """The whole span as received, read only when one span or trace is opened."""
 SPAN_COLUMNS: Final = (*RECORD_COLUMNS, *DETAIL_COLUMNS, "ingested_ns")
 """Every column the writer fills, in the order of the rows it is given (``id`` aside)."""
+ATTRIBUTES_SQL: Final = "span_json(attributes, input_text, output_text)"
+"""The attributes as JSON text in SQL (they may be packed, see "Packed JSON" above)."""
+DETAIL_SQL: Final = f"{ATTRIBUTES_SQL}, span_json(events, input_text, output_text), links, resource_id"
+""":data:`DETAIL_COLUMNS` as a select list: attributes and events as JSON text."""
 
 MIGRATIONS: Final[tuple[tuple[str, str], ...]] = (
     (
@@ -307,6 +317,12 @@ MIGRATIONS: Final[tuple[tuple[str, str], ...]] = (
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        "0008_packed_json",
+        # No DDL: from here on attributes/events may be packed blobs (spyglass.store._packing), half the bytes
+        # of an LM call's row; rows written before stay JSON text and read as before. Marks such databases.
+        "",
+    ),
 )
 
 PYTHON_STEPS: Final[dict[str, str]] = {"0004_hourly_rollups": "rebuild", "0007_rollup_levels": "rebuild_levels"}
@@ -400,4 +416,5 @@ def connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:
         conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
     configure(conn, readonly=readonly)
     conn.create_function("phrase_match", 2, phrase_match, deterministic=True)
+    conn.create_function("span_json", 3, unpack, deterministic=True)
     return conn
