@@ -137,8 +137,10 @@ def test_a_conversation_scans_repeated_history_once() -> None:
         raw = dumps(_history(email_turn=0, turns=turn))
         out, kinds = r.redact_json(raw)
         assert "bob0@example.com" not in out and kinds == ["EMAIL"]
-    # Every long text went into the cache once: the system prompt plus two messages per turn.
-    assert len(r._cache) - seen_before == 1 + 2 * 5
+    # No long text was scanned twice: each went into the leaf cache at most once (the system prompt plus two
+    # messages per turn), and the longer documents were answered from the one they extend.
+    assert len(r._cache) - seen_before <= 1 + 2 * 5
+    assert r._docs
 
 
 def test_ascii_escaped_json_falls_back_to_a_full_rewrite() -> None:
@@ -207,3 +209,68 @@ def test_redacting_the_raw_document_matches_the_leaf_walk(mode: RedactionMode) -
         ref, ref_kinds = walk.redact_json(raw)
         assert json.loads(out) == json.loads(ref) and sorted(kinds) == sorted(ref_kinds), raw
         validate(json.loads(out), "InputMessages")
+
+
+def _leaf_walk(raw: str) -> tuple[str, list[str]]:
+    walk = Redactor()
+    walk._raw_scan = False  # parse and scan string by string: the reference
+    return walk.redact_json(raw)
+
+
+@pytest.mark.parametrize("engine", [Redactor, _python_only])
+@pytest.mark.parametrize("escapes", [False, True])
+def test_a_growing_conversation_is_scanned_from_where_the_last_call_ended(
+    engine: Callable[[], Redactor], escapes: bool
+) -> None:
+    r = engine()
+    scanned: list[int] = []  # lengths of the texts scanned during the current call
+    find, present = r.find, r._present
+
+    def recording_find(text: str, **kwargs: object) -> list[tuple[int, int, str]]:
+        scanned.append(len(text))
+        return find(text, **kwargs)  # type: ignore[arg-type]
+
+    def recording_present(text: str) -> frozenset[int] | None:
+        scanned.append(len(text))
+        return present(text)
+
+    r.find = recording_find  # type: ignore[method-assign]
+    r._present = recording_present  # type: ignore[method-assign]
+    longest: list[int] = []
+    history = [m.message("system", [m.text(("Policy line.\n" if escapes else "Policy line. ") * 100)])]
+    raw = ""
+    for t in range(12):
+        pii = f" reach me at bob{t}@example.com or +44 20 7946 09{t:02d}" if t in (3, 7) else ""
+        history.append(m.message("user", [m.text(f"Turn {t}: where is order {t}? " * 8 + pii)]))
+        raw = dumps(history)
+        scanned.clear()
+        out, kinds = r.redact_json(raw)
+        longest.append(max(scanned, default=0))
+        ref, ref_kinds = _leaf_walk(raw)
+        assert json.loads(out) == json.loads(ref) and sorted(kinds) == sorted(ref_kinds), t
+        validate(json.loads(out), "InputMessages")
+        if t >= 3:
+            assert "bob3@example.com" not in out
+        history.append(m.message("assistant", [m.text(f"Answer {t}. " * 10)]))
+    assert len(raw) > 6000
+    # Once the documents are long, each call scans only the messages added since the previous one.
+    assert max(longest[-4:]) < len(raw) / 4, longest
+
+
+def test_an_edited_history_or_a_broken_tail_is_not_taken_from_memory() -> None:
+    r = Redactor()
+    history = [m.message("system", [m.text("Policy line. " * 300)])]
+    history.append(m.message("user", [m.text("first question " * 20)]))
+    base = dumps(history)
+    assert r.redact_json(base) == (base, [])
+    # The same length and the same tail, but an e-mail address where the history had none.
+    edited = base.replace("Policy line. Policy", "Policy line. b@x.io", 1)
+    assert len(edited) == len(base)
+    extended = edited[:-1] + "," + dumps([m.message("user", [m.text("next " * 10)])])[1:]
+    out, kinds = r.redact_json(extended)
+    assert kinds == ["EMAIL"] and "b@x.io" not in out
+    json.loads(out)
+    # Text that extends a remembered document but is not JSON is redacted as text, as without the memory.
+    broken = base[:-1] + ',{"role": "user", "parts": call +44 20 7946 0958]'
+    assert r.redact_json(broken) == Redactor().redact_json(broken)
+    assert r.redact_json(broken)[1] == ["PHONE"]

@@ -23,7 +23,7 @@ import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from spyglass.exporter._detectors import BUILTIN_DETECTORS, Detector, Windows, candidate_set, custom_detector
 from spyglass.exporter._modes import RedactionMode
@@ -37,8 +37,26 @@ _STRUCTURAL_KEYS = frozenset({"type", "role", "finish_reason", "mime_type", "mod
 _JSON_SEPARATORS = (",", ":")
 _JSON_SPACE = " \t\r\n"
 _CACHE_MIN_CHARS = 256  # shorter strings are cheaper to scan than to hash and remember
-_RAW_SCAN_MAX_CHARS = 8192  # longer documents are mostly re-sent history: parsed and answered from the cache
+# Longer documents are mostly a conversation's re-sent history: scanned from where an earlier one ends.
+_LONG_DOC_CHARS = 3072
 _CACHE_MAX_CHARS = 2_000_000  # remembered text per redactor (a few MB), oldest forgotten first
+_DOCS_MAX_CHARS = 4_000_000  # remembered long documents (see _scan_long), oldest forgotten first
+_DOC_TAIL = 64  # characters before a cut that key a remembered document, with the cut's position
+_EXTEND_TRIES = 8  # object boundaries tried, from the end, when looking for the document a new one extends
+
+
+class _Doc(NamedTuple):
+    """A long message document remembered for :meth:`Redactor._redact_extension` (text up to its closing ``]``)."""
+
+    text: str
+    redacted: str  # its redaction, up to the closing "]" (``text`` itself when nothing was found)
+    kinds: tuple[str, ...]
+    raw_clean: bool  # a raw scan of the whole document found nothing (so neither did the leaf walk)
+    valid: bool  # known to be valid JSON
+
+    @property
+    def size(self) -> int:
+        return len(self.text) + (0 if self.redacted is self.text else len(self.redacted))
 
 
 class Redactor:
@@ -81,6 +99,9 @@ class Redactor:
         self._cache: OrderedDict[str, tuple[str, tuple[str, ...]]] = OrderedDict()
         self._cache_chars = 0
         self._cache_lock = threading.Lock()
+        # Long message documents redacted recently, by (position of the closing "]", the text before it).
+        self._docs: OrderedDict[tuple[int, str], _Doc] = OrderedDict()
+        self._docs_chars = 0
 
     @property
     def detector_names(self) -> tuple[str, ...]:
@@ -252,29 +273,40 @@ class Redactor:
         Text that is not JSON is redacted as plain text. The original string comes back when nothing was found.
         """
         hits = [] if hits is None else hits
+        if len(text) <= _LONG_DOC_CHARS:
+            return self._redact_doc(text, hits)[0], hits
+        out = self._redact_extension(text, hits)
+        if out is not None:
+            return out, hits
+        start = len(hits)
+        out, raw_clean, valid = self._redact_doc(text, hits)
+        self._remember(text, out, tuple(hits[start:]), raw_clean, valid)
+        return out, hits
+
+    def _redact_doc(self, text: str, hits: list[str]) -> tuple[str, bool, bool]:
+        """:meth:`redact_json` of one whole document: ``(result, whether a raw scan found nothing in it, whether
+        it is known to be valid JSON)``."""
         # One scan of the raw JSON decides whether anything needs parsing: the built-in detectors treat
         # \n-style escapes as boundaries and match nothing an escape can hide, so what is found in the leaves
-        # is found here. Not so for \uXXXX escapes (\d matches non-ASCII digits) or custom patterns, and a
-        # long document seen before is cheaper to answer leaf by leaf from the cache than to scan again.
-        raw_ok = len(text) < _CACHE_MIN_CHARS or (
-            self._raw_scan and len(text) <= _RAW_SCAN_MAX_CHARS and ("\\" not in text or "\\u" not in text)
-        )
+        # is found here. Not so for \uXXXX escapes (\d matches non-ASCII digits) or custom patterns, which
+        # take the leaf walk.
+        raw_ok = len(text) < _CACHE_MIN_CHARS or (self._raw_scan and ("\\" not in text or "\\u" not in text))
         found = None
         if raw_ok:
             present = self._present(text)
             if present is not None and not present and self._gated:
-                return text, hits  # the common case: no detector has a candidate in the document
+                return text, True, False  # the common case: no detector has a candidate in the document
             found = self.find(text, present=present)
             if not found:
-                return text, hits
+                return text, True, False
         try:
             doc = json.loads(text)
         except ValueError:
-            return self.redact_text(text, hits)
+            return self.redact_text(text, hits)[0], False, False
         if found:
             patched = self._patch_raw(text, found, hits)
             if patched is not None:
-                return patched, hits
+                return patched, False, True
         leaves: list[str] = []
         self._leaves(doc, leaves)
         done: dict[str, tuple[str, tuple[str, ...]]] = {}
@@ -293,12 +325,73 @@ class Redactor:
                 if result[1]:
                     done[leaf] = result
         if not done:
-            return text, hits
+            return text, False, True
         patched = self._patch(text, done, hits)
         if patched is not None:
-            return patched, hits
+            return patched, False, True
         redacted = self._rewrite(doc, done, hits)
-        return json.dumps(redacted, ensure_ascii=False, separators=_JSON_SEPARATORS), hits
+        return json.dumps(redacted, ensure_ascii=False, separators=_JSON_SEPARATORS), False, True
+
+    def _redact_extension(self, text: str, hits: list[str]) -> str | None:
+        """:meth:`redact_json` of a long document that extends one redacted recently, or ``None``.
+
+        A conversation re-sends its history with each call, so its message document is usually an earlier
+        one without its closing ``]``, then ``,`` and the new messages. Redaction works leaf by leaf, so the
+        result is the earlier result without its ``]``, then ``,`` and the redacted new messages: only those
+        are scanned. When neither part had anything to find, the document comes back as it is without being
+        parsed; otherwise the new part must be a JSON list on its own (and the earlier document valid JSON),
+        else ``None`` sends the document down the ordinary path.
+        """
+        docs = self._docs
+        end = len(text)
+        for _ in range(_EXTEND_TRIES):
+            brace = text.rfind("},", 0, end)
+            if brace < _DOC_TAIL:
+                return None
+            cut = brace + 1
+            entry = docs.get((cut, text[cut - _DOC_TAIL : cut]))
+            if entry is not None and text.startswith(entry.text):
+                break
+            end = brace
+        else:
+            return None
+        tail = "[" + text[cut + 1 :]
+        if entry.raw_clean and self._raw_scan and "\\u" not in tail and not self.find(tail):
+            self._remember(text, text, (), True, False)
+            return text
+        if not entry.valid:
+            return None
+        try:
+            if not isinstance(json.loads(tail), list):
+                return None
+        except ValueError:
+            return None
+        tail_hits: list[str] = []
+        tail_out = self.redact_json(tail, tail_hits)[0]
+        kinds = entry.kinds + tuple(tail_hits)
+        out = text if not kinds else entry.redacted + "," + tail_out[1:]
+        hits.extend(kinds)
+        self._remember(text, out, kinds, False, True)
+        return out
+
+    def _remember(self, text: str, out: str, kinds: tuple[str, ...], raw_clean: bool, valid: bool) -> None:
+        """Keep a long document's result (up to its closing ``]``) for :meth:`_redact_extension`."""
+        if not (text.endswith("]") and out.endswith("]")):
+            return
+        cut = len(text) - 1
+        key = (cut, text[cut - _DOC_TAIL : cut])
+        prefix = text[:cut]
+        entry = _Doc(prefix, prefix if out is text else out[:-1], kinds, raw_clean, valid)
+        size = len(prefix) + (0 if out is text else len(entry.redacted))
+        with self._cache_lock:
+            known = self._docs.pop(key, None)
+            if known is not None:
+                self._docs_chars -= known.size
+            self._docs[key] = entry
+            self._docs_chars += size
+            while self._docs_chars > _DOCS_MAX_CHARS and self._docs:
+                _, oldest = self._docs.popitem(last=False)
+                self._docs_chars -= oldest.size
 
     def _patch_raw(self, text: str, found: list[tuple[int, int, str]], hits: list[str]) -> str | None:
         """Redact a valid JSON document at the positions its raw scan found, without walking it.
