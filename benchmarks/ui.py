@@ -3,9 +3,11 @@
 Fills a database with N realistic LLM spans through the store's own write path (normalised records into
 :meth:`spyglass.store.Store.submit`: the batched writer, indexes and the FTS5 triggers, as ingest does;
 the OTLP decoding in front of it is measured by ``benchmarks/store.py``), then starts a real
-``spyglass serve`` on it and times GET requests from this process over 127.0.0.1. The baseline, timed in
-the same run, is ``/-/health``: the cost of a request that does no work, so the ratio shows the page's
-own cost.
+``spyglass serve`` on it and times GET requests from this process over 127.0.0.1: the pages, and the
+statistics the API and the UI ask for (``/api/v1/stats``, the list's summary, the Stats page). The
+baseline is ``/-/health``, a request that does no work, timed in the same rounds: each round requests
+every page once, in order, so load from other processes falls on all of them alike. Besides wall time,
+the server's CPU time (``/proc/<pid>/stat``, 10 ms ticks) is summed per page and averaged.
 
 Usage::
 
@@ -42,6 +44,8 @@ MODELS = [
 SERVICES = ["support-bot", "translator", "rag-service", "search", "agent"]
 TENANTS = ["acme", "globex", "initech", "umbrella"]
 NEEDLE = "kumquat"
+FILTERS_3 = "model=gpt-4o&tenant=acme&status=success"
+FILTERS_5 = FILTERS_3 + "&provider=openai&service=agent"
 WORDS = [
     "trace",
     "span",
@@ -183,10 +187,32 @@ def get(url: str) -> tuple[float, bytes]:
     return (time.perf_counter() - t0) * 1000, body
 
 
-def timed(url: str, repeat: int) -> dict[str, float]:
-    get(url)  # warm the page cache and the reader connection
-    times = sorted(get(url)[0] for _ in range(repeat))
-    return {"p50": statistics.median(times), "p95": times[min(len(times) - 1, int(len(times) * 0.95))]}
+def cpu_ms(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux ``/proc``), in ms."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def timed_rounds(base: str, pid: int, pages: list[tuple[str, str]], rounds: int) -> dict[str, dict[str, float]]:
+    """Every page once per round, interleaved; p50/p95 wall ms and mean server CPU ms per page."""
+    for _, path in pages:
+        get(base + path)  # warm the page cache and the reader connection
+    walls: dict[str, list[float]] = {label: [] for label, _ in pages}
+    cpus: dict[str, float] = dict.fromkeys(walls, 0.0)
+    for _ in range(rounds):
+        for label, path in pages:
+            before = cpu_ms(pid)
+            walls[label].append(get(base + path)[0])
+            cpus[label] += cpu_ms(pid) - before
+    out = {}
+    for label, times in walls.items():
+        times.sort()
+        out[label] = {
+            "p50": statistics.median(times),
+            "p95": times[min(len(times) - 1, int(len(times) * 0.95))],
+            "cpu": cpus[label] / rounds,
+        }
+    return out
 
 
 def main() -> None:
@@ -194,7 +220,7 @@ def main() -> None:
     parser.add_argument("--spans", type=int, default=100_000)
     parser.add_argument("--db", type=Path, default=Path("/tmp/spyglass-ui-bench.db"))
     parser.add_argument("--text-words", type=int, default=60, help="words per prompt (the answer has half)")
-    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--repeat", type=int, default=20, help="rounds (every page once per round)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")
     args = parser.parse_args()
 
@@ -222,21 +248,40 @@ def main() -> None:
             ("Traces list, full-text (rare word)", f"/traces?q={NEEDLE}"),
             ("Traces list, full-text (common)", "/traces?q=refund+invoice"),
             ("Trace detail", f"/traces/{trace_id}"),
-            ("Summary + charts (async)", "/-/summary.json"),
-            ("Summary, last 24 h", "/-/summary.json?since=24h"),
-            ("Stats page", "/stats"),
+            ("Summary + charts, all time (async)", "/-/summary.json"),
+            ("Summary + charts, last 24 h", "/-/summary.json?since=24h"),
+            ("Summary, one tenant + status", "/-/summary.json?tenant=acme&status=error"),
+            ("Stats page (last 24 h)", "/stats"),
+            ("Stats page, all time", "/stats?since=0"),
+            ("Stats page, one model, 7 d", "/stats?model=gpt-4o&since=7d"),
+            ("Filter options (facets)", "/-/facets.json"),
+            ("API stats, all time", "/api/v1/stats"),
+            ("API stats, last 24 h, bucket=auto", "/api/v1/stats?since=24h&bucket=auto"),
+            ("API stats, week by model, 1h", "/api/v1/stats?group_by=model&bucket=1h"),
+            ("API stats, by provider, 1d", "/api/v1/stats?group_by=provider&bucket=1d"),
+            ("API stats, by service, 24 h, 1h", "/api/v1/stats?group_by=service&since=24h&bucket=1h"),
+            ("API stats, tenant, by model", "/api/v1/stats?tenant=acme&group_by=model"),
+            ("API stats, model+status, 1h", "/api/v1/stats?model=gpt-4o&status=error&bucket=1h"),
+            (
+                "API stats, 3 filters, by service, 1h",
+                "/api/v1/stats?" + FILTERS_3 + "&group_by=service&bucket=1h",
+            ),
+            (
+                "API stats, 5 filters, by tenant, 1d",
+                "/api/v1/stats?" + FILTERS_5 + "&group_by=tenant&bucket=1d",
+            ),
+            ("API stats, user filter (spans scan)", "/api/v1/stats?user=user-7&since=24h"),
         ]
-        heavy = ("Summary", "Stats")  # whole-store aggregates: fewer runs
-        results = {label: timed(base + path, 5 if label.startswith(heavy) else args.repeat) for label, path in pages}
+        results = timed_rounds(base, proc.pid, pages, args.repeat)
     finally:
         proc.terminate()
         proc.wait(30)
     floor = results["baseline: /-/health"]["p50"]
-    print(f"\n{n:,} spans, database {size_mb:,.0f} MB; GET over 127.0.0.1, {args.repeat} runs each\n")
-    print(f"| {'page':34} | {'p50 ms':>8} | {'p95 ms':>8} | {'x baseline':>10} |")
-    print(f"| {'-' * 34} | {'-' * 8}:| {'-' * 8}:| {'-' * 10}:|")
+    print(f"\n{n:,} spans, database {size_mb:,.0f} MB; GET over 127.0.0.1, {args.repeat} interleaved rounds\n")
+    print(f"| {'page':40} | {'p50 ms':>8} | {'p95 ms':>8} | {'x baseline':>10} | {'server CPU ms':>13} |")
+    print(f"| {'-' * 40} | {'-' * 8}:| {'-' * 8}:| {'-' * 10}:| {'-' * 13}:|")
     for label, r in results.items():
-        print(f"| {label:34} | {r['p50']:8.1f} | {r['p95']:8.1f} | {r['p50'] / floor:10.1f} |")
+        print(f"| {label:40} | {r['p50']:8.1f} | {r['p95']:8.1f} | {r['p50'] / floor:10.1f} | {r['cpu']:13.1f} |")
     if args.json:
         print(json.dumps({"spans": n, "results": results}))
 

@@ -326,3 +326,19 @@ def test_a_database_of_the_previous_version_gets_the_new_rollups(
         assert rows > 0
     finally:
         store.close()
+
+
+def test_facets_from_the_rollups_count_every_span(data: Data) -> None:
+    for filters, keep in ((Filters(), lambda c: True), (Filters(tenant=("acme",)), lambda c: c["tenant"] == "acme")):
+        got = data.store.read(queries.facets, filters)
+        spans = [c for c in data.kept if keep(c)]
+        for name in ("model", "provider", "service", "tenant", "status", "operation"):
+            counts: dict[Any, int] = {}
+            for c in spans:
+                if c[name] is not None:
+                    counts[c[name]] = counts.get(c[name], 0) + 1
+            expected = [{"value": v, "count": n} for v, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+            assert got[name] == expected, (filters, name)
+    # With a time range the spans answer, the same way.
+    ranged = data.store.read(queries.facets, Filters(since_ns=data.cutoff))
+    assert ranged == data.store.read(queries.facets, Filters())
