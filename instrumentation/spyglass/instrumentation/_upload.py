@@ -15,8 +15,10 @@ Contract
   sent a million times is written once per process). ``json``: one JSON array per file, exactly the value
   the span attribute would hold, before the size limit (binary payloads are placeholders, as on spans).
   ``jsonl``: one item per line with an ``index``.
-- The base path is a local directory (no extra dependency; files appear atomically, written to a temporary
-  name and renamed) or, with ``fsspec`` installed (``pip install 'spyglass[upload]'``), any fsspec URL.
+- The base path is a local directory (no extra dependency) or, with ``fsspec`` installed
+  (``pip install 'spyglass[upload]'``), any fsspec URL. Like util-genai's hook, files are written in place:
+  a reader that finds a file not yet parseable is looking at one still being written (the reference is on
+  the span before the file is complete).
   Construction writes and removes a probe file and raises :class:`ValueError` if it cannot.
 - Writes run on a small background pool. At most ``max_queue_size`` files wait or run at once; past that a
   file is dropped, counted in :attr:`UploadCompletionHook.dropped` (and logged once) and gets no reference.
@@ -30,16 +32,15 @@ from __future__ import annotations
 import atexit
 import contextlib
 import hashlib
+import itertools
 import logging
 import os
 import posixpath
 import threading
-import time
 import uuid
 import weakref
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -58,30 +59,38 @@ from ._config import (
 
 _log = logging.getLogger("spyglass.instrumentation")
 
-_WORKERS = 4
-"""Upload threads; a few cover local disks and object stores without competing with the application."""
+_Item = tuple[str, str, Callable[[], str], bool]
+"""A file to write: (reference attribute, file name, renders the file's text, content-addressed)."""
+_REMOTE_THREADS = 4
+"""Writer threads for an fsspec store (network round trips overlap); a local directory uses one."""
 _SEEN = 1024
 """Content-addressed files remembered as written (an LRU)."""
 
 
 class _LocalStore:
-    """A local directory: temporary file, then an atomic rename."""
+    """A local directory, written with plain ``os`` calls (no temporary file: a rename costs more than the
+    write itself on ext4, measured in ``benchmarks/hooks.py``)."""
 
     def __init__(self, base: str) -> None:
         path = base[len("file://") :] if base.startswith("file://") else base
         self.root = Path(path).expanduser().resolve()
+        self._dir = str(self.root)
+        self._uri = self.root.as_uri().rstrip("/") + "/"  # file names are [0-9a-z_.]: nothing to quote
 
     def prepare(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
 
     def url(self, name: str) -> str:
-        return (self.root / name).as_uri()
+        return self._uri + name
 
     def write(self, name: str, text: str) -> None:
-        final = self.root / name
-        tmp = self.root / f".{name}.{uuid.uuid4().hex}.tmp"
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, final)
+        data = memoryview(text.encode("utf-8"))
+        fd = os.open(os.path.join(self._dir, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            while data:
+                data = data[os.write(fd, data) :]
+        finally:
+            os.close(fd)
 
     def remove(self, name: str) -> None:
         (self.root / name).unlink(missing_ok=True)
@@ -151,10 +160,9 @@ class UploadCompletionHook:
         self._store.remove(probe)
         self.format = upload_format
         self.max_queue_size = max_queue_size
-        self._slots = threading.BoundedSemaphore(max_queue_size)
-        self._executor = ThreadPoolExecutor(
-            max_workers=min(max_queue_size, _WORKERS), thread_name_prefix="spyglass-upload"
-        )
+        local = isinstance(self._store, _LocalStore)
+        # A local disk: one thread writing whatever has queued up; a remote store: a few, one file each.
+        self._queue = _WriteQueue(max_queue_size, self._write_all, threads=1 if local else _REMOTE_THREADS, batch=local)
         self._lock = threading.Lock()
         self._seen: OrderedDict[str, None] = OrderedDict()
         self.uploaded = 0
@@ -163,7 +171,7 @@ class UploadCompletionHook:
         """Files not written because the queue was full (or the hook was shut down)."""
         self.failed = 0
         """Files whose write raised (logged once)."""
-        self._closed = False
+        self._names = _Names()
         atexit.register(self.shutdown)
         if hasattr(os, "register_at_fork"):
             # A forked child (gunicorn --preload, multiprocessing) inherits no pool threads and maybe a held
@@ -184,6 +192,7 @@ class UploadCompletionHook:
         **_: Any,
     ) -> None:
         refs: dict[str, str] = {}
+        batch: list[_Item] = []
         uid: str | None = None
         for attr, value, suffix, addressed in (
             (gen_ai.INPUT_MESSAGES_REF, inputs, "inputs", False),
@@ -202,11 +211,16 @@ class UploadCompletionHook:
                     continue
                 render: Callable[[], str] = _renderer(value, self.format, text)
             else:
-                uid = uid or uuid.uuid4().hex
+                uid = uid or self._names.next()
                 name = f"{uid}_{suffix}.{self.format}"
                 render = _renderer(value, self.format, None)
-            if self._submit(name, render, addressed):
-                refs[attr] = self._store.url(name)
+            batch.append((attr, name, render, addressed))
+            refs[attr] = self._store.url(name)
+        if batch:
+            taken = self._queue.offer(batch)
+            for attr, name, _render, _addressed in batch[taken:]:
+                del refs[attr]  # no reference to a file that will not exist
+                self._drop(name)
         if not refs:
             return
         if span is not None:
@@ -222,19 +236,6 @@ class UploadCompletionHook:
                 return True
             return False
 
-    def _submit(self, name: str, render: Callable[[], str], addressed: bool) -> bool:
-        if self._closed or not self._slots.acquire(blocking=False):
-            self._drop(name)
-            return False
-        try:
-            future = self._executor.submit(self._write, name, render, addressed)
-        except RuntimeError:  # the pool was shut down meanwhile
-            self._slots.release()
-            self._drop(name)
-            return False
-        future.add_done_callback(self._done)
-        return True
-
     def _drop(self, name: str) -> None:
         with self._lock:
             self.dropped += 1
@@ -247,55 +248,123 @@ class UploadCompletionHook:
                 name,
             )
 
-    def _write(self, name: str, render: Callable[[], str], addressed: bool) -> None:
-        self._store.write(name, render())
-        with self._lock:
-            self.uploaded += 1
-            if addressed:
-                self._seen[name] = None
-                if len(self._seen) > _SEEN:
-                    self._seen.popitem(last=False)
-
-    def _done(self, future: Future[None]) -> None:
-        self._slots.release()
-        exc = future.exception()
-        if exc is not None:
-            with self._lock:
-                self.failed += 1
-                first = self.failed == 1
-            if first:
-                _log.warning("spyglass upload hook: writing a file failed (later failures only counted)", exc_info=exc)
+    def _write_all(self, batch: list[_Item]) -> None:
+        for _, name, render, addressed in batch:
+            try:
+                self._store.write(name, render())
+                with self._lock:
+                    self.uploaded += 1
+                    if addressed:
+                        self._seen[name] = None
+                        if len(self._seen) > _SEEN:
+                            self._seen.popitem(last=False)
+            except Exception as exc:
+                with self._lock:
+                    self.failed += 1
+                    first = self.failed == 1
+                if first:
+                    _log.warning(
+                        "spyglass upload hook: writing %s failed (later failures only counted)", name, exc_info=exc
+                    )
 
     # --- lifecycle -----------------------------------------------------------------------------------
     def _after_fork(self) -> None:
+        self._names = _Names()  # the parent goes on counting under its own prefix
         self._lock = threading.Lock()
-        self._slots = threading.BoundedSemaphore(self.max_queue_size)
-        self._executor = ThreadPoolExecutor(
-            max_workers=min(self.max_queue_size, _WORKERS), thread_name_prefix="spyglass-upload"
-        )
+        self._queue.reset()
 
     def force_flush(self, timeout: float = 10.0) -> bool:
         """Wait until every queued file is written (or ``timeout`` seconds pass); true if the queue emptied."""
-        deadline = time.monotonic() + timeout
-        taken = 0
-        try:
-            while taken < self.max_queue_size:
-                if not self._slots.acquire(timeout=max(0.0, deadline - time.monotonic())):
-                    return False
-                taken += 1
-            return True
-        finally:
-            for _ in range(taken):
-                self._slots.release()
+        return self._queue.flush(timeout)
 
     def shutdown(self, timeout: float = 10.0) -> None:
-        """Flush, then stop the pool; later calls to the hook drop and count. Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        self.force_flush(timeout)
-        self._executor.shutdown(wait=False)
+        """Flush, then stop the writers; later calls to the hook drop and count. Idempotent."""
+        self._queue.close(timeout)
         atexit.unregister(self.shutdown)
+
+
+class _WriteQueue:
+    """At most ``limit`` files queued or being written, drained by daemon threads started on first use.
+
+    A thread takes everything queued (``batch``) or one file at a time. Waking a thread costs more than
+    writing a small local file, so one thread draining in batches is the cheap case (``benchmarks/hooks.py``).
+    """
+
+    def __init__(self, limit: int, write: Callable[[list[_Item]], None], *, threads: int, batch: bool) -> None:
+        self.limit = limit
+        self._write = write
+        self._threads = threads
+        self._batch = batch
+        self.reset()
+
+    def reset(self) -> None:
+        """Fresh state (also in a forked child, which inherits no threads and maybe a held lock)."""
+        lock = threading.Lock()
+        self._work = threading.Condition(lock)
+        self._idle = threading.Condition(lock)
+        self._items: deque[_Item] = deque()
+        self._pending = 0
+        """Files queued or being written."""
+        self._workers: list[threading.Thread] = []
+        self._closed = False
+
+    def offer(self, items: list[_Item]) -> int:
+        """Queue the longest prefix of ``items`` that fits; returns its length."""
+        with self._work:
+            if self._closed:
+                return 0
+            n = min(len(items), self.limit - self._pending)
+            if n <= 0:
+                return 0
+            self._items.extend(items[:n])
+            self._pending += n
+            if not self._workers:
+                for i in range(self._threads):
+                    t = threading.Thread(target=self._run, name=f"spyglass-upload-{i}", daemon=True)
+                    t.start()
+                    self._workers.append(t)
+            self._work.notify()
+            return n
+
+    def _run(self) -> None:
+        items = self._items
+        while True:
+            with self._work:
+                while not items and not self._closed:
+                    self._work.wait()
+                if not items:
+                    return
+                take = [items.popleft() for _ in range(len(items) if self._batch else 1)]
+            try:
+                self._write(take)
+            finally:
+                with self._work:
+                    self._pending -= len(take)
+                    if self._pending == 0:
+                        self._idle.notify_all()
+
+    def flush(self, timeout: float) -> bool:
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout)
+
+    def close(self, timeout: float) -> None:
+        self.flush(timeout)
+        with self._work:
+            self._closed = True
+            self._work.notify_all()
+
+
+class _Names:
+    """Unique file-name stems: a random per-process prefix and a counter (``uuid4`` per call costs a syscall)."""
+
+    __slots__ = ("_count", "_prefix")
+
+    def __init__(self) -> None:
+        self._prefix = uuid.uuid4().hex[:20]
+        self._count = itertools.count()
+
+    def next(self) -> str:
+        return f"{self._prefix}{next(self._count):012x}"  # 32 hex digits, like a uuid4 hex
 
 
 def _renderer(value: list[Any], fmt: str, text: str | None) -> Callable[[], str]:
