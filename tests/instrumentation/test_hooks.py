@@ -486,3 +486,22 @@ def test_upload_works_in_a_forked_child(tmp_path: Path) -> None:
         assert texts == ["before the fork", "in the child"]
     finally:
         hook.shutdown()
+
+
+def test_failed_writes_are_counted_not_raised(
+    tmp_path: Path, replay: Any, telemetry: Telemetry, uninstrument: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    target = tmp_path / "gone"
+    hook = UploadCompletionHook(str(target))
+    target.rmdir()  # the directory disappears after start (an unmounted volume, a cleanup job)
+    try:
+        _instrument(telemetry, completion_hook=hook)
+        rec = recording(CHAT)
+        completion = _call(rec, replay)
+        assert completion.id == rec.json["id"]
+        assert hook.force_flush(10)
+        assert (hook.failed, hook.uploaded, hook.dropped) == (2, 0, 0)
+        assert "writing" in caplog.text and "failed" in caplog.text
+        assert gen_ai.OUTPUT_MESSAGES in _only_span(telemetry).attributes
+    finally:
+        hook.shutdown()

@@ -22,6 +22,8 @@ Contract
   Construction writes and removes a probe file and raises :class:`ValueError` if it cannot.
 - Writes run on a small background pool. At most ``max_queue_size`` files wait or run at once; past that a
   file is dropped, counted in :attr:`UploadCompletionHook.dropped` (and logged once) and gets no reference.
+  A write that fails is counted in :attr:`UploadCompletionHook.failed` (logged once); its reference, already
+  on the span, then points at nothing.
   :meth:`force_flush` waits for the queue; :meth:`shutdown` (also at interpreter exit) flushes and stops.
 - ``on_completion`` never blocks on I/O; the message lists it receives are serialized on the pool (the
   instrumentation never changes them after the call).
