@@ -437,13 +437,11 @@ class _Tracer:
         if not isinstance(body, dict):
             return None
         host, port = _server(request)
-        family = route.fmt.name.split(".", 1)[0]
-        default = _FAMILY_PROVIDER.get(family, ProviderName.OPENAI.value)
-        provider = (
-            self.providers.get(f"{host}:{port}".lower())
-            or self.providers.get((host or "").lower())
-            or provider_for_host(host, default, port)
-        )
+        default = _FAMILY_PROVIDER.get(route.fmt.name.split(".", 1)[0], ProviderName.OPENAI.value)
+        provider = None
+        if self.providers:
+            provider = self.providers.get(f"{host}:{port}".lower()) or self.providers.get((host or "").lower())
+        provider = provider or provider_for_host(host, default, port)
         model = body.get("model") if isinstance(body.get("model"), str) else route.path_model
         streaming = body.get("stream") is True or route.stream_path
         inv = LLMInvocation(
