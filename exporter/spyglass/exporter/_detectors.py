@@ -51,6 +51,9 @@ class Detector:
     """An RE2 pattern over :meth:`Windows.data` that every match of this detector contains (``""``: none known).
     With ``google-re2`` installed the candidates of all detectors are one DFA pass (:func:`candidate_set`)
     that rules most detectors out of most texts; each detector still decides with its own pattern."""
+    probe: str = ""
+    """Without ``google-re2``: the name of a :meth:`Windows.probes` test that every text holding a match of this
+    detector passes (``""``: none; the detector always runs)."""
 
 
 def luhn_ok(digits: str) -> bool:
@@ -160,6 +163,7 @@ _ADDRESS_BYTES = bytes(
     for i in range(256)
 )
 _MIN_QUAD = 7
+_QUAD = b"0" * _MIN_QUAD
 _DIGIT_BYTES = bytes(ord("0") if i < 128 and chr(i) in _DIGITS else ord("x") for i in range(256))
 
 
@@ -210,6 +214,40 @@ class Windows:
             shape = self.shape()
             return b"AA" in shape and b"AA00" in shape  # capitals are rare: the short needle skips fastest
         return True
+
+    def probes(self) -> tuple[str, ...]:
+        """The :attr:`Detector.probe` names whose detectors may match in the text: the pure-Python stand-in for
+        the RE2 candidate pass. Each test is a necessary condition of a detector's pattern and validator (the
+        gates and windows its detector runs anyway, so their profiles are shared): a ``memchr`` where one
+        character decides, else a ``bytes.translate`` profile and one substring test in it."""
+        text = self.text
+        out: list[str] = []
+        if "@" in text:
+            out.append("email")
+        if "J" in text and "eyJ" in text:  # memchr for the rare capital first
+            out.append("jwt")
+        if "V" in text and "PRIVATE KEY" in text:
+            out.append("private_key")
+        if self.tokens():  # 20+ key characters in a row: API keys, AWS key ids, GitHub tokens
+            out.append("token")
+            if self._token_max >= _MIN_SECRET and ("ecret" in text or "ECRET" in text):
+                out.append("aws_secret")
+        shape = self.shape()
+        if b"AA" in shape and b"AA00" in shape:  # capitals are rare: the short needle skips fastest
+            out.append("iban")
+        if _SSN_SHAPE in shape:
+            out.append("ssn")
+        if "+" in text or b"-000-0000" in shape:
+            out.append("phone")
+        if self.cards():
+            out.append("card")
+        addresses = self.addresses()
+        if _QUAD in addresses:
+            out.append("ipv4")
+        # "::", or 3+ "0:0" (may_match): needles ending in the rare ":" skip fastest; JSON's '":' is "x:".
+        if b"::" in addresses or (addresses.count(b":") >= 3 and addresses.count(b"0:") >= 3):
+            out.append("ipv6")
+        return tuple(out)
 
     def addresses(self) -> bytes:
         """The text through ``_ADDRESS_BYTES`` (see there)."""
@@ -352,12 +390,14 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
         ),
         _contains("PRIVATE KEY"),
         candidate=r"PRIVATE KEY",
+        probe="private_key",
     ),
     Detector(
         "JWT",
         re.compile(_WORD_START + r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}"),
         lambda text: "J" in text and "eyJ" in text,  # memchr for the rare capital first
         candidate="eyJ",
+        probe="jwt",
     ),
     Detector(
         "API_KEY",
@@ -377,6 +417,7 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
         _always,
         windowed="token",
         candidate=r"sk-|(?:sk|rk)_|AIza|xox[abposr]-|hf_|xai-|glpat-",
+        probe="token",
     ),
     Detector(
         "AWS_KEY",
@@ -384,6 +425,7 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
         _always,
         windowed="token",
         candidate="AKIA|ASIA|ABIA|ACCA",
+        probe="token",
     ),
     Detector(
         "AWS_KEY",
@@ -394,6 +436,7 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
         _contains("ecret", "ECRET"),
         windowed="secret",
         candidate=r"(?i)secret_?access",
+        probe="aws_secret",
     ),
     Detector(
         "GITHUB_TOKEN",
@@ -401,6 +444,7 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
         _always,
         windowed="token",
         candidate=r"gh[pousr]_|github_pat_",
+        probe="token",
     ),
     Detector(
         "EMAIL",
@@ -410,6 +454,7 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
         _contains("@"),
         windowed="at",
         candidate="@",
+        probe="email",
     ),
     Detector(
         "IBAN",
@@ -418,6 +463,7 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
         _iban_ok,
         windowed="iban",
         candidate=r"[A-Z]{2}\d\d",
+        probe="iban",
     ),
     Detector(
         "CARD",
@@ -428,6 +474,7 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
         min_digits=13,
         # 13+ digits starting with an issuer's first digit (Mastercard's 2-series is 22-27; see _card_ok).
         candidate=r"[3-6](?:[ -]?\d){12}|2[ -]?[2-7](?:[ -]?\d){11}",
+        probe="card",
     ),
     Detector(
         "SSN",
@@ -435,6 +482,7 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
         _always,
         windowed="ssn",
         candidate=r"\d{3}-\d{2}-\d{4}",
+        probe="ssn",
     ),
     Detector(
         "PHONE",
@@ -450,6 +498,7 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
         min_digits=8,
         min_digits_without_plus=10,  # (415) 555-0132: what _phone_ok accepts without a country code
         candidate=r"\+\d|\d{3}\)?[ .-]\d{3}[ .-]\d{4}",
+        probe="phone",
     ),
     Detector(
         "IP_ADDRESS",
@@ -462,6 +511,7 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
         run_needs=".",
         run_needs_count=3,
         candidate=r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}",
+        probe="ipv4",
     ),
     Detector(
         "IP_ADDRESS",
@@ -475,6 +525,7 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
         _ip_ok,
         windowed="ipv6",
         candidate=r"::|(?:[0-9A-Fa-f]{1,4}:){6}",  # a valid address holds "::" or 6+ colons,
+        probe="ipv6",
     ),
 )
 """Ordered: structured secrets before the generic digit patterns, so a key is labelled as a key."""

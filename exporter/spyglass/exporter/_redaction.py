@@ -88,10 +88,15 @@ class Redactor:
         self._detectors: tuple[Detector, ...] = tuple(chosen)
         # Whether a scan of a raw JSON document can stand for a scan of its strings (see redact_json).
         self._raw_scan = not patterns
-        # With google-re2: one pass says which detectors have a candidate in a text (see Detector.candidate).
+        # With google-re2 one pass says which detectors have a candidate in a text (see Detector.candidate);
+        # without it, the probes do (see Windows.probes). A text in which no detector can match is done then.
         self._candidates = candidate_set(self._detectors)
-        # Every detector has a candidate pattern: no candidate in a text means nothing to find in it.
-        self._gated = self._candidates is not None and -1 not in self._candidates[1]
+        self._unprobed = frozenset(i for i, d in enumerate(self._detectors) if not d.probe)
+        by_probe: dict[str, list[int]] = {}
+        for i, d in enumerate(self._detectors):
+            if d.probe:
+                by_probe.setdefault(d.probe, []).append(i)
+        self._by_probe = {name: tuple(positions) for name, positions in by_probe.items()}
         self.mode = mode
         if mode is RedactionMode.HASH and hmac_key is None:
             _log.warning("redaction hash mode without a key: using a random per-process key")
@@ -107,29 +112,41 @@ class Redactor:
     def detector_names(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(d.name for d in self._detectors))
 
-    def _present(self, text: str) -> frozenset[int] | None:
-        """The RE2 set indexes of the candidates in ``text`` (``None`` without RE2). The set is ASCII, so the
-        UTF-8 bytes of the text answer as the one-byte-per-character form would (non-ASCII bytes never match)."""
-        if self._candidates is None:
-            return None
-        return frozenset(self._candidates[0].Match(text) or ())
+    def _present(self, text: str, windows: Windows | None = None) -> frozenset[int]:
+        """The positions (in the detector list) of the detectors that may match in ``text``: with RE2 those whose
+        candidate occurs in it (the set is ASCII, so the UTF-8 bytes answer as the text would), without it those
+        whose probe passes; detectors with neither always count."""
+        if self._candidates is not None:
+            matcher, index = self._candidates
+            hit = matcher.Match(text)
+            if not hit:
+                return self._unprobed
+            return frozenset(i for i, k in enumerate(index) if k < 0 or k in hit)
+        names = (windows or Windows(text)).probes()
+        if not names:
+            return self._unprobed
+        present = set(self._unprobed)
+        for name in names:
+            present.update(self._by_probe.get(name, ()))
+        return frozenset(present)
 
-    def find(self, text: str, *, present: frozenset[int] | None = None) -> list[tuple[int, int, str]]:
+    def find(
+        self, text: str, *, present: frozenset[int] | None = None, windows: Windows | None = None
+    ) -> list[tuple[int, int, str]]:
         """Non-overlapping ``(start, end, kind)`` matches, earlier detectors winning ties, sorted by start.
 
-        ``present`` is :meth:`_present` of the text when the caller already has it."""
+        ``present`` is :meth:`_present` of the text, and ``windows`` its :class:`Windows`, when the caller
+        already has them."""
         found: list[tuple[int, int, str]] = []
-        windows = Windows(text)
+        if windows is None:
+            windows = Windows(text)
         n = len(text)
-        index: tuple[int, ...] = ()
-        if self._candidates is not None:
-            index = self._candidates[1]
-            if present is None:
-                present = self._present(text)
-            if not present and self._gated:
-                return found
+        if present is None:
+            present = self._present(text, windows)
+        if not present:
+            return found
         for i, det in enumerate(self._detectors):
-            if present is not None and index[i] >= 0 and index[i] not in present:
+            if i not in present:
                 continue
             where = det.windowed
             spans: list[tuple[int, int]]
@@ -293,10 +310,11 @@ class Redactor:
         raw_ok = len(text) < _CACHE_MIN_CHARS or (self._raw_scan and ("\\" not in text or "\\u" not in text))
         found = None
         if raw_ok:
-            present = self._present(text)
-            if present is not None and not present and self._gated:
-                return text, True, False  # the common case: no detector has a candidate in the document
-            found = self.find(text, present=present)
+            windows = Windows(text)
+            present = self._present(text, windows)
+            if not present:
+                return text, True, False  # the common case: no detector can match in the document
+            found = self.find(text, present=present, windows=windows)
             if not found:
                 return text, True, False
         try:
