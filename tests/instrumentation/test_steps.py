@@ -322,3 +322,27 @@ def test_fast_json_respects_the_content_limit(telemetry):
     finally:
         _steps._State.tracer = _steps.trace.get_tracer("spyglass.instrumentation.steps")
         _steps._State.policy = None
+
+
+def test_positional_scalar_arguments_encode_as_the_bound_dict_would():
+    from spyglass.semconv import messages
+
+    class Retriever:
+        def search(self, query: str, k: int = 3, *, rerank: bool = False) -> None: ...
+
+    def plain(a, b=None, c=1.5): ...
+
+    cases = [
+        (plain, (1,)),
+        (plain, ("x", None, -0.0)),
+        (plain, ()),
+        (Retriever.search, (Retriever(), "why?", 5)),
+        (Retriever.search, (Retriever(),)),
+    ]
+    for fn, args in cases:
+        binder = _steps._Binder(fn)
+        assert binder.json(args, {}) == messages.dumps(binder(args, {})), (fn, args)
+    binder = _steps._Binder(plain)
+    assert binder.json((1,), {"b": 2}) is None  # keywords: the general path
+    assert binder.json(([1],), {}) is None  # a non-scalar argument: the general path
+    assert binder.json((1, 2, 3, 4), {}) is None  # more arguments than names: the call itself is wrong

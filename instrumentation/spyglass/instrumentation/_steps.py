@@ -142,7 +142,7 @@ class _Binder:
     ``Signature.bind``; anything else, or a call that does not fit, goes through ``bind_partial``.
     """
 
-    __slots__ = ("names", "signature", "simple", "skip")
+    __slots__ = ("keys", "names", "signature", "simple", "skip")
 
     def __init__(self, fn: Callable[..., Any]) -> None:
         self.signature: inspect.Signature | None
@@ -156,6 +156,21 @@ class _Binder:
         )
         self.names = tuple(p.name for p in params if p.kind is not p.KEYWORD_ONLY)
         self.skip = 1 if self.names and self.names[0] in ("self", "cls") else 0
+        self.keys = tuple(f"{_json_str(name)}:" for name in self.names[self.skip :])
+        """Each recorded name as the JSON object key it becomes, ready to prefix a value."""
+
+    def json(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+        """``messages.dumps(self(args, kwargs))`` for a call with only positional scalar arguments, without
+        building the dict; ``None`` when the call needs the general path."""
+        if kwargs or not self.simple or len(args) > len(self.names):
+            return None
+        parts = []
+        for key, value in zip(self.keys, args[self.skip :], strict=False):
+            text = _json_scalar(value)
+            if text is None:
+                return None
+            parts.append(key + text)
+        return "{" + ",".join(parts) + "}"
 
     def __call__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if self.simple and len(args) <= len(self.names):
@@ -319,11 +334,6 @@ class _StepScope:
         span.end()
 
     # capture
-    def _content(self, key: str, value: Any) -> None:
-        text, cut = _encode(self._policy, value)
-        if cut:
-            self.truncated.append(key)
-        self.span.set_attribute(key, text)
 
     def record_input(self, arguments: Any) -> None:
         attrs = _input_attributes(self.kind, self._policy, arguments, self.truncated)
@@ -334,9 +344,13 @@ class _StepScope:
         """Record the step's result (content capture is on: the caller checked)."""
         kind = self.kind
         if kind is StepKind.RETRIEVAL:
-            self._content(gen_ai.RETRIEVAL_DOCUMENTS, _documents(result))
+            key, result = gen_ai.RETRIEVAL_DOCUMENTS, _documents(result)
         else:
-            self._content(gen_ai.TOOL_CALL_RESULT if kind is StepKind.TOOL else ext.STEP_OUTPUT, result)
+            key = gen_ai.TOOL_CALL_RESULT if kind is StepKind.TOOL else ext.STEP_OUTPUT
+        text, cut = _encode(self._policy, result)
+        if cut:
+            self.truncated.append(key)
+        self.span.set_attribute(key, text)
 
     def set_output(self, value: Any) -> None:
         self._output = value
@@ -499,9 +513,11 @@ class Step:
             if capture_input and policy.on_span:
                 if input_key is None:
                     return spec._start(name, None, policy, binder(args, kwargs))
-                text, cut = _encode(policy, binder(args, kwargs))
-                if cut:
-                    truncated.append(input_key)
+                text = binder.json(args, kwargs)
+                if text is None or len(text) > policy.limit:
+                    text, cut = _encode(policy, binder(args, kwargs))
+                    if cut:
+                        truncated.append(input_key)
                 attrs = {**base, input_key: text}
             span = _State.tracer.start_span(span_name, kind=SpanKind.INTERNAL, attributes=attrs)
             return _StepScope(spec, policy, span, trace.set_span_in_context(span), truncated)
