@@ -120,6 +120,7 @@ _UPPER_PAIR = re.compile(r"[A-Z]{2}\d\d")
 _MIN_RUN = 8  # the shortest value any digit-based detector accepts ("10.0.0.1", "+4930901820")
 _MIN_TOKEN = 20  # the shortest key or token (an AWS key id: AKIA + 16)
 _MIN_SECRET = 40  # an AWS secret access key
+_TOKEN_NEEDLE = b"0" * _MIN_TOKEN
 _MIN_CARD = 13
 _IBAN_BEFORE = 40  # an IBAN's country code and bank letters can precede its longest digit run
 _IBAN_AFTER = 8
@@ -127,11 +128,12 @@ _EMAIL_BEFORE = 65  # the local part is at most 64 characters
 _EMAIL_AFTER = 256
 
 
-def _member_spans(data: bytes, table: bytes, min_len: int) -> list[tuple[int, int]]:
+def _member_spans(data: bytes, table: bytes, min_len: int, profile: bytes | None = None) -> list[tuple[int, int]]:
     """``(start, end)`` of every stretch of at least ``min_len`` member bytes of ``table`` (members to ``0``,
-    the rest to ``x``) in ``data``, one byte per character (see :meth:`Windows.data`)."""
+    the rest to ``x``) in ``data``, one byte per character (see :meth:`Windows.data`); ``profile`` is
+    ``data.translate(table)`` when the caller has it."""
     out: list[tuple[int, int]] = []
-    b = data.translate(table)
+    b = data.translate(table) if profile is None else profile
     needle = b"0" * min_len
     pos = b.find(needle)
     while pos >= 0:
@@ -164,18 +166,31 @@ _ADDRESS_BYTES = bytes(
 )
 _MIN_QUAD = 7
 _QUAD = b"0" * _MIN_QUAD
+_HEX_OR_COLON = (ord("0"), ord(":"))  # in the address profile
 _DIGIT_BYTES = bytes(ord("0") if i < 128 and chr(i) in _DIGITS else ord("x") for i in range(256))
 
 
 class Windows:
     """The candidate windows of one text, each computed on first use."""
 
-    __slots__ = ("_addresses", "_cards", "_data", "_iban", "_runs", "_shape", "_token_max", "_tokens", "text")
+    __slots__ = (
+        "_addresses",
+        "_cards",
+        "_data",
+        "_iban",
+        "_runs",
+        "_shape",
+        "_token_max",
+        "_token_profile",
+        "_tokens",
+        "text",
+    )
 
     def __init__(self, text: str) -> None:
         self.text = text
         self._runs: list[tuple[int, int, str, int]] | None = None
         self._tokens: list[tuple[int, int]] | None = None
+        self._token_profile: bytes | None = None
         self._token_max = 0
         self._iban: list[tuple[int, int]] | None = None
         self._cards: list[tuple[int, int]] | None = None
@@ -228,12 +243,13 @@ class Windows:
             out.append("jwt")
         if "V" in text and "PRIVATE KEY" in text:
             out.append("private_key")
-        if self.tokens():  # 20+ key characters in a row: API keys, AWS key ids, GitHub tokens
+        if self.has_token():  # 20+ key characters in a row: API keys, AWS key ids, GitHub tokens
             out.append("token")
-            if self._token_max >= _MIN_SECRET and ("ecret" in text or "ECRET" in text):
+            if self.has_secret_value() and ("ecret" in text or "ECRET" in text):
                 out.append("aws_secret")
         shape = self.shape()
-        if b"AA" in shape and b"AA00" in shape:  # capitals are rare: the short needle skips fastest
+        # Only one-byte needles run at memchr speed (longer ones step through the text), so a rare byte first.
+        if b"A" in shape and b"AA00" in shape:
             out.append("iban")
         if _SSN_SHAPE in shape:
             out.append("ssn")
@@ -244,10 +260,29 @@ class Windows:
         addresses = self.addresses()
         if _QUAD in addresses:
             out.append("ipv4")
-        # "::", or 3+ "0:0" (may_match): needles ending in the rare ":" skip fastest; JSON's '":' is "x:".
-        if b"::" in addresses or (addresses.count(b":") >= 3 and addresses.count(b"0:") >= 3):
+        if self._colon_by_address() and self.may_match("IPV6"):
             out.append("ipv6")
         return tuple(out)
+
+    def _colon_by_address(self) -> bool:
+        """Whether a ``:`` follows a hex digit, a dot or another ``:``, or precedes a ``:`` (every IPv6 address
+        has one): JSON's own colons follow a quote, so the few colons of a message document are checked one by
+        one with ``memchr`` instead of searching the whole profile for two-byte needles."""
+        addresses = self.addresses()
+        pos = addresses.find(b":")
+        while pos >= 0:
+            if (pos and addresses[pos - 1] in _HEX_OR_COLON) or addresses[pos + 1 : pos + 2] == b":":
+                return True
+            pos = addresses.find(b":", pos + 1)
+        return False
+
+    def has_token(self) -> bool:
+        """Whether :meth:`tokens` has any (one ``translate`` and one ``find``, without collecting them)."""
+        if self._tokens is not None:
+            return bool(self._tokens)
+        if self._token_profile is None:
+            self._token_profile = self.data().translate(_TOKEN_BYTES)
+        return _TOKEN_NEEDLE in self._token_profile
 
     def addresses(self) -> bytes:
         """The text through ``_ADDRESS_BYTES`` (see there)."""
@@ -333,7 +368,7 @@ class Windows:
         """Stretches of at least 20 ``[A-Za-z0-9_/+=-]`` characters (keys and tokens), plus one character after."""
         if self._tokens is None:
             n = len(self.text)
-            spans = _member_spans(self.data(), _TOKEN_BYTES, _MIN_TOKEN)
+            spans = _member_spans(self.data(), _TOKEN_BYTES, _MIN_TOKEN, self._token_profile)
             self._token_max = max((e - s for s, e in spans), default=0)
             self._tokens = [(s, e + 1 if e < n else e) for s, e in spans]
         return self._tokens
