@@ -39,6 +39,7 @@ import logging
 import os
 import posixpath
 import threading
+import time
 import uuid
 import weakref
 from collections import OrderedDict, deque
@@ -63,6 +64,8 @@ _log = logging.getLogger("spyglass.instrumentation")
 
 _Item = tuple[str, str, Callable[[], str], bool]
 """A file to write: (reference attribute, file name, renders the file's text, content-addressed)."""
+_LINGER = 0.02
+"""Seconds a local writer waits after waking, so files of calls close together are written in one batch."""
 _REMOTE_THREADS = 4
 """Writer threads for an fsspec store (network round trips overlap); a local directory uses one."""
 _SEEN = 1024
@@ -336,7 +339,15 @@ class _WriteQueue:
                     self._work.wait()
                 if not items:
                     return
-                take = [items.popleft() for _ in range(len(items) if self._batch else 1)]
+                linger = self._batch and not self._closed
+                take = [] if linger else [items.popleft()]
+            if linger:
+                time.sleep(_LINGER)  # let the next calls' files join this batch: one wake-up for many files
+                with self._work:
+                    take = list(items)
+                    items.clear()
+            if not take:
+                continue
             try:
                 self._write(take)
             finally:
