@@ -136,8 +136,8 @@ def make_record(i: int, rng: random.Random, now_ns: int, span_s: float, text_wor
     return rec
 
 
-def load(db: Path, n: int, text_words: int) -> float:
-    """Write ``n`` spans spread over the last 7 days; returns spans per second."""
+def load(db: Path, n: int, text_words: int, span_s: float = 7 * 86400, *, quiet: bool = False) -> float:
+    """Write ``n`` spans spread over the last ``span_s`` seconds (7 days); returns spans per second."""
     store = Store(db, pricer=False)
     rng = random.Random(42)
     now = time.time_ns()
@@ -145,11 +145,11 @@ def load(db: Path, n: int, text_words: int) -> float:
     batch = 5000
     pending = []
     for start in range(0, n, batch):
-        records = [make_record(i, rng, now, 7 * 86400, text_words) for i in range(start, min(start + batch, n))]
+        records = [make_record(i, rng, now, span_s, text_words) for i in range(start, min(start + batch, n))]
         pending.append(store.submit(records))
         if len(pending) > 8:
             pending.pop(0).result()
-        if start and start % 100_000 == 0:
+        if start and start % 100_000 == 0 and not quiet:
             rate = start / (time.perf_counter() - t0)
             print(f"  loaded {start:,} spans ({rate:,.0f}/s)", flush=True)
     for fut in pending:
@@ -215,6 +215,43 @@ def timed_rounds(base: str, pid: int, pages: list[tuple[str, str]], rounds: int)
     return out
 
 
+def rollup_cost(n: int, rounds: int, text_words: int) -> None:
+    """CPU time of loading ``n`` spans with every rollup table against the hourly rollups alone (what the
+    writer kept before migration 0007), in fresh databases, interleaved; spans spread over 7 days (each
+    batch touches many hours: the worst case) and over 10 minutes (as live ingest arrives)."""
+    import tempfile
+
+    from spyglass.store import _rollups
+
+    every_table = _rollups.apply
+
+    def hourly_only(conn: Any, cells: Any, sign: int = 1) -> None:
+        _rollups._write(conn, _rollups.HOURLY, cells, sign)
+
+    variants = [("hourly rollups only (before)", hourly_only), ("hourly + daily + slices", every_table)]
+    spreads = [("7 days", 7 * 86400.0), ("10 minutes", 600.0)]
+    cpu: dict[tuple[str, str], list[float]] = {(s, v): [] for s, _ in spreads for v, _ in variants}
+    try:
+        for _ in range(rounds):
+            for spread, span_s in spreads:
+                for label, fn in variants:
+                    _rollups.apply = fn  # type: ignore[assignment]
+                    with tempfile.TemporaryDirectory() as tmp:
+                        before = time.process_time()
+                        load(Path(tmp) / "cost.db", n, text_words, span_s, quiet=True)
+                        cpu[(spread, label)].append(time.process_time() - before)
+    finally:
+        _rollups.apply = every_table
+    print(f"\nloading {n:,} spans in-process (build records + writer), CPU s, median of {rounds} interleaved rounds\n")
+    print("| spans spread over | rollups written | CPU s | µs per span | vs before |")
+    print("| --- | --- | --: | --: | --: |")
+    for spread, _ in spreads:
+        base = statistics.median(cpu[(spread, variants[0][0])])
+        for label, _ in variants:
+            median = statistics.median(cpu[(spread, label)])
+            print(f"| {spread} | {label} | {median:.2f} | {median / n * 1e6:.0f} | {median / base:.3f}x |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--spans", type=int, default=100_000)
@@ -222,7 +259,11 @@ def main() -> None:
     parser.add_argument("--text-words", type=int, default=60, help="words per prompt (the answer has half)")
     parser.add_argument("--repeat", type=int, default=20, help="rounds (every page once per round)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")
+    parser.add_argument("--rollup-cost", type=int, metavar="N", help="only compare the writer's CPU with N spans")
     args = parser.parse_args()
+    if args.rollup_cost:
+        rollup_cost(args.rollup_cost, max(args.repeat, 1), args.text_words)
+        return
 
     have = count(args.db)
     if have < args.spans:
