@@ -10,7 +10,8 @@ the references on the span.
 
 Contract
 --------
-- Files: ``{uuid}_inputs.{fmt}``, ``{uuid}_outputs.{fmt}``, ``{sha256}_system_instruction.{fmt}`` and
+- Files: ``{id}_inputs.{fmt}``, ``{id}_outputs.{fmt}`` (``id``: 32 hex digits, a random per-process prefix
+  and a counter, where util-genai uses a ``uuid4``), ``{sha256}_system_instruction.{fmt}`` and
   ``{sha256}_tool.definitions.{fmt}`` (instructions and tool lists are content-addressed, so a system prompt
   sent a million times is written once per process). ``json``: one JSON array per file, exactly the value
   the span attribute would hold, before the size limit (binary payloads are placeholders, as on spans).
@@ -20,12 +21,14 @@ Contract
   a reader that finds a file not yet parseable is looking at one still being written (the reference is on
   the span before the file is complete).
   Construction writes and removes a probe file and raises :class:`ValueError` if it cannot.
-- Writes run on a small background pool. At most ``max_queue_size`` files wait or run at once; past that a
+- Writes run in the background: for a local directory one thread writes whatever has queued up (it waits
+  20 ms after waking, so files of calls close together share a wake-up); for an fsspec store four threads
+  write one file each. At most ``max_queue_size`` files wait or run at once; past that a
   file is dropped, counted in :attr:`UploadCompletionHook.dropped` (and logged once) and gets no reference.
   A write that fails is counted in :attr:`UploadCompletionHook.failed` (logged once); its reference, already
   on the span, then points at nothing.
   :meth:`force_flush` waits for the queue; :meth:`shutdown` (also at interpreter exit) flushes and stops.
-- ``on_completion`` never blocks on I/O; the message lists it receives are serialized on the pool (the
+- ``on_completion`` never blocks on I/O; the message lists it receives are serialized by the writer (the
   instrumentation never changes them after the call).
 """
 
