@@ -468,3 +468,29 @@ def test_loads_gives_json_results_and_errors_for_what_orjson_refuses() -> None:
     assert math.isnan(odd["x"])
     with pytest.raises(json.JSONDecodeError):
         loads(b"{not json")
+
+
+@pytest.mark.parametrize("size", [1, 3, 7, 10_000], ids=lambda n: f"reads-of-{n}-bytes")
+def test_event_streams_split_anywhere_read_the_same(instrumented, size: int) -> None:
+    """Reads may end inside a UTF-8 character, inside a CRLF pair or inside an event: same span."""
+    head = {"id": "chatcmpl-x", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini"}
+    pieces = ["h\u00e9", "llo ", "\U0001f600", "!"]
+    events = [{**head, "choices": [{"index": 0, "delta": {"content": p}, "finish_reason": None}]} for p in pieces] + [
+        {**head, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+    ]
+    body = "".join(f"data: {json.dumps(e, ensure_ascii=False)}\r\n\r\n" for e in events) + "data: [DONE]\r\n\r\n"
+    raw = body.encode()
+    reads = [raw[i : i + size] for i in range(0, len(raw), size)]
+
+    def handler(request: Any) -> Any:
+        return httpx2.Response(200, content=iter(reads), headers={"content-type": "text/event-stream"})
+
+    with httpx2.Client(transport=httpx2.MockTransport(handler), base_url="https://api.openai.com") as c:
+        request = {"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+        with c.stream("POST", "/v1/chat/completions", json=request) as r:
+            assert b"".join(r.iter_bytes()) == raw
+    (span,) = instrumented.spans()
+    assert span.attributes[ext.STREAM_CHUNK_COUNT] == len(events)
+    output = json.loads(span.attributes[gen_ai.OUTPUT_MESSAGES])
+    assert output[0]["parts"][0]["content"] == "".join(pieces)
+    assert output[0]["finish_reason"] == "stop"

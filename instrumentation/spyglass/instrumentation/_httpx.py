@@ -39,7 +39,6 @@ Composition:
 
 from __future__ import annotations
 
-import codecs
 import importlib
 import json
 import logging
@@ -165,6 +164,25 @@ def _server(request: Any) -> tuple[str | None, int | None]:
     return (url.host or None), (url.port or _DEFAULT_PORTS.get(url.scheme))
 
 
+def _event(block: bytes) -> tuple[str, str] | None:
+    """One server-sent event's name (``""`` if none) and data text; ``None`` without data or for ``[DONE]``."""
+    if block.startswith(b"data:") and b"\n" not in block:
+        event, data = "", block[5:].lstrip(b" ")  # the usual event: one data line, no name
+    else:
+        event, data_lines = "", []
+        for line in block.split(b"\n"):
+            if line.startswith(b"data:"):
+                data_lines.append(line[5:].lstrip(b" "))
+            elif line.startswith(b"event:"):
+                event = line[6:].strip().decode("utf-8", "replace")
+        if not data_lines:
+            return None
+        data = b"\n".join(data_lines)
+    if data == b"[DONE]":
+        return None
+    return event, data.decode("utf-8", "replace")
+
+
 class _Parser:
     """Decodes the response bytes the application reads and turns them into the invocation's response."""
 
@@ -174,7 +192,6 @@ class _Parser:
         "_ended",
         "_pending",
         "_size",
-        "_text",
         "broken",
         "content",
         "error_type",
@@ -207,13 +224,13 @@ class _Parser:
         ctype = response.headers.get("content-type", "")
         self.sse = "event-stream" in ctype and self.fmt.stream is not None and status < 400
         self.recorder: StreamRecorder | None = None
-        self._text: Any = None
         if self.sse:
             inv.streaming = True
             self.recorder = StreamRecorder(tel, inv, span, self.fmt.stream(inv) if self.fmt.stream else None)
-            self._text = codecs.getincrementaldecoder("utf-8")("replace")
         self._buffer: list[bytes] = []  # joined once at the end (a single in-memory body is not copied)
-        self._pending = ""
+        self._pending = b""
+        """Event-stream bytes after the last complete event (events are split as bytes: a blank line never
+        falls inside a UTF-8 character, so each complete event decodes on its own)."""
         self._size = 0
         self._ended = False
         self.broken = False
@@ -251,7 +268,7 @@ class _Parser:
 
     def _take(self, data: bytes) -> None:
         if self.sse:
-            self._pending += self._text.decode(data)  # incremental: a character may span two chunks
+            self._pending = self._pending + data if self._pending else data
             self._events(final=False)
             return
         self._size += len(data)
@@ -264,30 +281,31 @@ class _Parser:
 
     def _events(self, final: bool) -> None:
         text = self._pending
-        if "\r" in text:
-            text = text.replace("\r\n", "\n")
-        blocks = text.split("\n\n")
-        self._pending = "" if final else blocks.pop()
+        if b"\r" in text:
+            text = text.replace(b"\r\n", b"\n")
+        blocks = text.split(b"\n\n")
+        self._pending = b"" if final else blocks.pop()
+        recorder = self.recorder
+        if not blocks or recorder is None:
+            return
+        if len(blocks) == 1:  # one event per read: what a network stream mostly delivers
+            parsed = _event(blocks[0])
+            if parsed is not None:
+                try:
+                    payload = self.fmt.events.decode(parsed[1])
+                except ValueError:
+                    return
+                recorder.chunk((parsed[0], payload))
+            return
         names: list[str] = []
         datas: list[str] = []
         for block in blocks:
-            if block.startswith("data:") and "\n" not in block:
-                event, data = "", block[5:].lstrip(" ")  # the usual event: one data line, no name
-            else:
-                event, data_lines = "", []
-                for line in block.split("\n"):
-                    if line.startswith("data:"):
-                        data_lines.append(line[5:].lstrip(" "))
-                    elif line.startswith("event:"):
-                        event = line[6:].strip()
-                if not data_lines:
-                    continue
-                data = "\n".join(data_lines)
-            if data != "[DONE]":
-                names.append(event)
-                datas.append(data)
-        if datas and self.recorder is not None:
-            chunk = self.recorder.chunk
+            parsed = _event(block)
+            if parsed is not None:
+                names.append(parsed[0])
+                datas.append(parsed[1])
+        if datas:
+            chunk = recorder.chunk
             for event, payload in zip(names, self._decode(datas), strict=True):
                 if payload is not _UNDECODABLE:
                     chunk((event, payload))
