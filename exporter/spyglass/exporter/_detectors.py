@@ -126,6 +126,7 @@ _IBAN_BEFORE = 40  # an IBAN's country code and bank letters can precede its lon
 _IBAN_AFTER = 8
 _EMAIL_BEFORE = 65  # the local part is at most 64 characters
 _EMAIL_AFTER = 256
+_LOCAL_PART = frozenset(string.ascii_letters + string.digits + "._%+-")  # the EMAIL pattern's local part
 
 
 def _member_spans(data: bytes, table: bytes, min_len: int, profile: bytes | None = None) -> list[tuple[int, int]]:
@@ -166,7 +167,9 @@ _ADDRESS_BYTES = bytes(
 )
 _MIN_QUAD = 7
 _QUAD = b"0" * _MIN_QUAD
-_HEX_OR_COLON = (ord("0"), ord(":"))  # in the address profile
+_HEX_DOT_COLON = frozenset(_DIGITS + "abcdefABCDEF.:")  # the address profile's members
+_DIGIT_DOT_BYTES = bytes(ord("0") if i < 128 and chr(i) in _DIGITS + "." else ord("x") for i in range(256))
+_CARD_NEEDLE = b"0" * _MIN_CARD
 _DIGIT_BYTES = bytes(ord("0") if i < 128 and chr(i) in _DIGITS else ord("x") for i in range(256))
 
 
@@ -251,29 +254,42 @@ class Windows:
         # Only one-byte needles run at memchr speed (longer ones step through the text), so a rare byte first.
         if b"A" in shape and b"AA00" in shape:
             out.append("iban")
-        if _SSN_SHAPE in shape:
+        if _SSN_SHAPE in shape and self._dashed_ssn_shape():
             out.append("ssn")
         if "+" in text or b"-000-0000" in shape:
             out.append("phone")
-        if self.cards():
+        # Digits only, spaces and dashes deleted: a card's 13+ digits become one run of "0", and the needle skips
+        # fast where only digits are "0" (the card windows count spaces as members, which slows the search).
+        if _CARD_NEEDLE in self.data().translate(_DIGIT_BYTES, b" -") and self.cards():
             out.append("card")
-        addresses = self.addresses()
-        if _QUAD in addresses:
+        # A dotted quad is 7+ digits and dots in a row (the address profile also counts hex letters: slower).
+        if _QUAD in self.data().translate(_DIGIT_DOT_BYTES) and self.may_match("IP_ADDRESS"):
             out.append("ipv4")
         if self._colon_by_address() and self.may_match("IPV6"):
             out.append("ipv6")
         return tuple(out)
 
+    def _dashed_ssn_shape(self) -> bool:
+        """Whether an SSN shape of the profile has real dashes (the profile counts spaces and dots as dashes too,
+        so "total 349.99 2024" has one)."""
+        shape, text = self.shape(), self.text
+        pos = shape.find(_SSN_SHAPE)
+        while pos >= 0:
+            if text[pos + 3] == "-" and text[pos + 6] == "-":
+                return True
+            pos = shape.find(_SSN_SHAPE, pos + 1)
+        return False
+
     def _colon_by_address(self) -> bool:
         """Whether a ``:`` follows a hex digit, a dot or another ``:``, or precedes a ``:`` (every IPv6 address
         has one): JSON's own colons follow a quote, so the few colons of a message document are checked one by
         one with ``memchr`` instead of searching the whole profile for two-byte needles."""
-        addresses = self.addresses()
-        pos = addresses.find(b":")
+        text = self.text
+        pos = text.find(":")
         while pos >= 0:
-            if (pos and addresses[pos - 1] in _HEX_OR_COLON) or addresses[pos + 1 : pos + 2] == b":":
+            if (pos and text[pos - 1] in _HEX_DOT_COLON) or text[pos + 1 : pos + 2] == ":":
                 return True
-            pos = addresses.find(b":", pos + 1)
+            pos = text.find(":", pos + 1)
         return False
 
     def has_token(self) -> bool:
@@ -385,7 +401,12 @@ class Windows:
         out: list[tuple[int, int]] = []
         at = text.find("@")
         while at >= 0:
-            ws, we = max(at - _EMAIL_BEFORE, 0), min(at + _EMAIL_AFTER, n)
+            # From where the run of local-part characters before the "@" starts: the pattern then tries one
+            # start, not 65 (each of which would run up to 64 characters before failing).
+            ws, lo = at, max(at - _EMAIL_BEFORE + 1, 0)
+            while ws > lo and text[ws - 1] in _LOCAL_PART:
+                ws -= 1
+            we = min(at + _EMAIL_AFTER, n)
             if out and ws <= out[-1][1]:
                 out[-1] = (out[-1][0], we)
             else:
