@@ -51,6 +51,8 @@ def _record(rng: random.Random, i: int, start: int) -> Record:
         output_tokens=rng.randrange(900) if llm else None,
         cache_read_tokens=rng.randrange(100) if llm and rng.random() < 0.3 else None,
         cost=round(rng.random() / 100, 6) if llm and rng.random() < 0.8 else None,
+        user_id=f"u{rng.randrange(6)}" if rng.random() < 0.7 else None,
+        session_id=f"s{rng.randrange(9)}" if rng.random() < 0.5 else None,
     )
 
 
@@ -69,6 +71,9 @@ def _fields(rec: Record) -> dict[str, Any]:
         "output": rec.output_tokens,
         "cache_read": rec.cache_read_tokens,
         "cost": rec.cost,
+        "user": rec.user_id,
+        "session": rec.session_id,
+        "trace_id": rec.trace_id,
     }
 
 
@@ -342,3 +347,25 @@ def test_facets_from_the_rollups_count_every_span(data: Data) -> None:
     # With a time range the spans answer, the same way.
     ranged = data.store.read(queries.facets, Filters(since_ns=data.cutoff))
     assert ranged == data.store.read(queries.facets, Filters())
+
+
+def test_filters_on_user_session_and_trace_read_their_own_index(data: Data) -> None:
+    """Filters the rollups do not keep: the spans answer, exact, through the filter's own index."""
+    traces = sorted({c["trace_id"] for c in data.kept})[:7]
+    cases: list[tuple[Filters, Callable[[dict[str, Any]], bool]]] = [
+        (Filters(user=("u1", "u4")), lambda c: c["user"] in ("u1", "u4")),
+        (Filters(session=("s2", "s7")), lambda c: c["session"] in ("s2", "s7")),
+        (Filters(session=("s3",), llm=False), lambda c: c["session"] == "s3"),
+        (Filters(trace_id=tuple(traces)), lambda c: c["trace_id"] in traces),
+        (Filters(user=("u2",), model=("gpt-4o",)), lambda c: c["user"] == "u2" and c["model"] == "gpt-4o"),
+    ]
+    for filters, keep in cases:
+        llm_only = filters.llm is None
+        calls = [c for c in data.kept if (c["is_llm"] or not llm_only) and keep(c)]
+        for group_by in (None, "model", "user"):
+            got = data.store.read(queries.stats, filters, group_by=group_by, bucket="1d")
+            assert got["count"] == len(calls) > 0, filters
+            assert got["latency_ms"]["exact"] is True
+            durations = sorted(c["duration"] for c in calls)
+            assert got["latency_ms"]["p50"] == pytest.approx(durations[math.ceil(0.5 * len(durations)) - 1], abs=1e-6)
+            assert got["tokens"]["input"] == sum(c["input"] or 0 for c in calls)

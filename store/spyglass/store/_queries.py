@@ -699,17 +699,12 @@ def stats(
         raise BadRequest(f"group_by: {group_by!r} is not one of {', '.join(GROUPS)}")
     where, args = filters.where()
     width = parse_bucket(bucket, None) if bucket not in (None, "", "auto") else None
-    spans = "spans"
-    if _rollups_apply(filters, group_by):
-        if _spans_in_range(conn, filters) > EXACT_LIMIT:
-            rollup_width = _auto_width(conn, filters) if bucket == "auto" else width
-            if rollup_width is None or rollup_width % _rollups.HOUR == 0:
-                return _rollup_stats(conn, filters, group_by, rollup_width)
-        # The covering index holds every column these filters, groups and sums read, in time order: never
-        # let SQLite pick a one-column index and read kilobyte-wide rows (a model filter: 1 in 5 rows).
-        spans = "spans INDEXED BY spans_stats"
-        if not filters.llm:
-            where += " AND is_llm IN (0, 1)"
+    if _rollups_apply(filters, group_by) and _spans_in_range(conn, filters) > EXACT_LIMIT:
+        rollup_width = _auto_width(conn, filters) if bucket == "auto" else width
+        whole_hours = rollup_width is None or rollup_width % _rollups.HOUR == 0
+        # Buckets shorter than an hour: one pass over the spans of the range (histogram percentiles).
+        return _rollup_stats(conn, filters, group_by, rollup_width, spans_only=not whole_hours)
+    spans, where = _stats_source(filters, group_by, where)
     if bucket == "auto":
         first, last = conn.execute(f"SELECT min(start_ns), max(start_ns) FROM {spans} WHERE {where}", args).fetchone()  # noqa: S608
         width = parse_bucket("auto", (last - first) if first is not None else None)
@@ -871,6 +866,28 @@ def _rollup_part(
     return out
 
 
+def _stats_source(filters: Filters, group_by: str | None, where: str) -> tuple[str, str]:
+    """``FROM`` and ``WHERE`` for a statistics scan of the spans, with the index it should use.
+
+    Without statistics (no ``ANALYZE``) SQLite takes ``is_llm = ?`` on the covering index for selective,
+    and picks it even for a filter on one user, reading every LM call's index entry: name the index.
+    """
+    if filters.q or filters.dataset is not None:
+        return "spans", where
+    if _rollups_apply(filters, group_by):
+        # The covering index holds every column these filters, groups and sums read, in time order: never
+        # let SQLite pick a one-column index and read kilobyte-wide rows (a model filter: 1 in 5 rows).
+        return "spans INDEXED BY spans_stats", where if filters.llm else where + " AND is_llm IN (0, 1)"
+    for values, index in (
+        (filters.trace_id, "spans_trace"),
+        (filters.session, "spans_session"),
+        (filters.user, "spans_user"),
+    ):
+        if values:
+            return f"spans INDEXED BY {index}", where
+    return "spans", where
+
+
 def _spans_in_range(conn: sqlite3.Connection, filters: Filters) -> int:
     """How many spans (LM calls when ``filters.llm``) the hours touching the time range hold, from the
     rollups: an upper bound on what a scan of the covering index reads for these filters."""
@@ -924,9 +941,10 @@ def _edge_cells(
     cells: dict[tuple[Any, Any], _rollups.Acc] = {}
     for start, end in edges:
         edge = replace(filters, since_ns=start, until_ns=end)
-        where, edge_args = edge.where()
+        spans, where = _stats_source(edge, group_by, edge.where()[0])
+        edge_args = edge.where()[1]
         rows = conn.execute(
-            f"SELECT {span_group}, {bucket_col}, {bin_col}, {_AGG} FROM spans WHERE {where} GROUP BY 1, 2, 3",  # noqa: S608
+            f"SELECT {span_group}, {bucket_col}, {bin_col}, {_AGG} FROM {spans} WHERE {where} GROUP BY 1, 2, 3",  # noqa: S608
             edge_args,
         )
         for g, b, binned, n, errors, dur_sum, dur_max, *sums in rows:
@@ -942,7 +960,7 @@ def _edge_cells(
 
 
 def _rollup_stats(
-    conn: sqlite3.Connection, filters: Filters, group_by: str | None, width: int | None
+    conn: sqlite3.Connection, filters: Filters, group_by: str | None, width: int | None, *, spans_only: bool = False
 ) -> dict[str, Any]:
     """The :func:`stats` answer from the rollups (whole hours) and the spans (partial hours at the ends).
 
@@ -950,8 +968,9 @@ def _rollup_stats(
     grouped by model at hourly buckets reads the daily total and per-model slices and the hourly totals.
     Counts and token sums are exact, cost and latency sums up to float rounding, percentiles from the
     merged histograms (within 0.58 %), the maximum too once retention has taken spans out of a row.
+    ``spans_only`` (buckets shorter than an hour): the whole range in one pass over the covering index.
     """
-    lo, hi = _hour_range(filters)
+    lo, hi = (0, 0) if spans_only else _hour_range(filters)
     edges = _edge_cells(conn, filters, group_by, width, lo, hi)
     total = _rollups.Acc()
     if lo < hi:
