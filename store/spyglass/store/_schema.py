@@ -332,6 +332,9 @@ PYTHON_STEPS: Final[dict[str, str]] = {"0004_hourly_rollups": "rebuild", "0007_r
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 
+PAGE_SIZE: Final = 16384
+
+
 def configure(conn: sqlite3.Connection, *, readonly: bool = False) -> None:
     """Per-connection settings: WAL, a busy timeout, and for readers ``query_only``."""
     if readonly:
@@ -340,6 +343,10 @@ def configure(conn: sqlite3.Connection, *, readonly: bool = False) -> None:
         return
     # The writer is the only writer: waiting long on an outside lock (a backup, the CLI) beats failing.
     conn.execute("PRAGMA busy_timeout = 30000")
+    # A new database gets 16 KB pages (before WAL mode creates the file): a span's row (about 6 KB) fits in
+    # one page instead of a chain of overflow pages, and commits write a fifth less (measured). An existing
+    # database keeps its page size.
+    conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
     conn.execute("PRAGMA journal_mode = WAL")
     # NORMAL in WAL mode: a committed transaction survives the process being killed (not power loss).
     conn.execute("PRAGMA synchronous = NORMAL")

@@ -48,6 +48,7 @@ _AFFINE_LIMIT = 100_000
 """Token counts below which a price is affine in the counts (tiered prices start above 128k input tokens)."""
 _PROBE = (4000, 2000, 0, 0, 0)
 _STEP = 1000
+_NS_PER_DAY = 86_400 * 10**9
 
 
 def exporter_pricer() -> Pricer | None:
@@ -97,14 +98,16 @@ def exporter_pricer() -> Pricer | None:
             rec.cache_write_tokens or 0,
             rec.reasoning_tokens or 0,
         )
-        when = datetime.fromtimestamp(rec.start_ns / 1e9, tz=timezone.utc)
         if max(tokens) >= _AFFINE_LIMIT:
-            return direct(rec, tokens, when)
-        key = (rec.provider, rec.model, rec.request_model, rec.attributes.get(ga.SERVER_ADDRESS), when.date())
+            return direct(rec, tokens, datetime.fromtimestamp(rec.start_ns / 1e9, tz=timezone.utc))
+        # The UTC day as a number: no datetime per span (prices change by day at most).
+        day = rec.start_ns // _NS_PER_DAY
+        key = (rec.provider, rec.model, rec.request_model, rec.attributes.get(ga.SERVER_ADDRESS), day)
         with lock:
             known = key in cache
             entry = cache.get(key)
         if not known:
+            when = datetime.fromtimestamp(rec.start_ns / 1e9, tz=timezone.utc)
             base = direct(rec, _PROBE, when)
             entry = None
             if base is not None:
@@ -121,8 +124,10 @@ def exporter_pricer() -> Pricer | None:
                 cache[key] = entry
         if entry is None:
             return None
-        base_cost, coefficients, source = entry
-        cost = base_cost + sum(c * (t - p) for c, t, p in zip(coefficients, tokens, _PROBE, strict=True))
+        base_cost, (c0, c1, c2, c3, c4), source = entry
+        p0, p1, p2, p3, p4 = _PROBE
+        t0, t1, t2, t3, t4 = tokens
+        cost = base_cost + (c0 * (t0 - p0) + c1 * (t1 - p1) + c2 * (t2 - p2) + c3 * (t3 - p3) + c4 * (t4 - p4))
         return max(cost, 0.0), source
 
     return pricer

@@ -357,6 +357,9 @@ def _delete(conn: sqlite3.Connection, select_ids: str, args: tuple[Any, ...]) ->
     return len(ids)
 
 
+_SIZE_ROUNDS = 4
+
+
 def retention_pass(conn: sqlite3.Connection, retention: Retention, *, chunk: int = 5_000) -> int:
     """Delete what the retention settings say must go, in small transactions; returns rows deleted."""
     deleted = 0
@@ -369,20 +372,24 @@ def retention_pass(conn: sqlite3.Connection, retention: Retention, *, chunk: int
                 break
     if retention.max_bytes is not None:
         page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-        pages = conn.execute("PRAGMA page_count").fetchone()[0] - conn.execute("PRAGMA freelist_count").fetchone()[0]
-        used = pages * page_size
-        if used > retention.max_bytes:
-            # Freed space shows up only as whole pages come free (and FTS deletes add tombstones first), so
-            # the measured size lags behind deletes: delete the share of rows that should bring it to 90 %.
+        target = 0.9 * retention.max_bytes
+        # Freed space shows up only as whole pages come free (and FTS deletes add tombstones first), so the
+        # measured size lags behind deletes: delete the share of rows that should bring it to 90 %, fold the
+        # FTS tombstones in (bounded work) so the space is reused, and measure again (large pages free up
+        # later than small ones).
+        for _ in range(_SIZE_ROUNDS):
+            pages = conn.execute("PRAGMA page_count").fetchone()[0]
+            pages -= conn.execute("PRAGMA freelist_count").fetchone()[0]
+            used = pages * page_size
             rows = conn.execute("SELECT count(*) FROM spans").fetchone()[0]
-            target = 0.9 * retention.max_bytes
-            todo = min(rows, math.ceil((used - target) / (used / rows))) if rows else 0
+            if used <= retention.max_bytes or not rows:
+                break
+            todo = min(rows, math.ceil((used - target) / (used / rows)))
             while todo > 0:
                 n = _delete(conn, _OLDEST, (min(chunk, todo),))
                 deleted += n
                 todo -= n
                 if n == 0:
                     break
-            # Fold some FTS tombstones into the index (bounded work) so the space is reused.
             conn.execute("INSERT INTO spans_fts (spans_fts, rank) VALUES ('merge', 500)")
     return deleted
