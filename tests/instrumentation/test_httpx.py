@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -494,3 +495,24 @@ def test_event_streams_split_anywhere_read_the_same(instrumented, size: int) -> 
     output = json.loads(span.attributes[gen_ai.OUTPUT_MESSAGES])
     assert output[0]["parts"][0]["content"] == "".join(pieces)
     assert output[0]["finish_reason"] == "stop"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"a": 1}', '{"a": 1}\n', '{"a": [1, {"b": null}]} \t', "5", '"s"', "NaN", " {}", "{}x", "{", "", "1,2", "[1] 2"],
+)
+def test_event_data_decodes_exactly_as_json_does(text: str) -> None:
+    from spyglass.instrumentation._httpx import _decode_one
+    from spyglass.instrumentation._httpx_formats import ATTR_EVENTS, DICT_EVENTS
+
+    for decoder in (DICT_EVENTS, ATTR_EVENTS):
+        try:
+            expected: Any = decoder.decode(text)
+        except ValueError as exc:
+            with pytest.raises(ValueError, match=re.escape(str(exc))):
+                _decode_one(decoder, text)
+            continue
+        got = _decode_one(decoder, text)
+        if decoder is ATTR_EVENTS and not isinstance(expected, (int, float, str)):
+            expected, got = json.dumps(expected, default=vars), json.dumps(got, default=vars)
+        assert got == expected or (got != got and expected != expected)  # NaN
