@@ -60,7 +60,12 @@ MESSAGES = [
 ]
 
 
-def make_openai_workloads() -> dict[str, Callable[[], Any]]:
+def make_openai_workloads(split: bool = False) -> dict[str, Callable[[], Any]]:
+    """The three workloads; with ``split``, also the two streams delivered one event per read (``...s``).
+
+    The in-memory transport hands a body over already read, whole; a split stream arrives as a network
+    stream does, a read at a time, so the HTTP-level instrumentor takes its incremental path.
+    """
     import httpx2
     import openai
 
@@ -70,9 +75,12 @@ def make_openai_workloads() -> dict[str, Callable[[], Any]]:
         body = json.loads(request.content)
         if body.get("stream"):
             n = body.get("metadata", {}).get("chunks", "50")
-            return httpx2.Response(
-                200, content=s10 if n == "10" else s50, headers={"content-type": "text/event-stream"}
-            )
+            events = s10 if n.startswith("10") else s50
+            headers = {"content-type": "text/event-stream"}
+            if n.endswith("s"):
+                reads = [e + b"\n\n" for e in events.split(b"\n\n") if e]
+                return httpx2.Response(200, content=iter(reads), headers=headers)
+            return httpx2.Response(200, content=events, headers=headers)
         return httpx2.Response(200, content=chat, headers={"content-type": "application/json"})
 
     client = openai.OpenAI(
@@ -94,7 +102,10 @@ def make_openai_workloads() -> dict[str, Callable[[], Any]]:
 
         return run
 
-    return {"call": call, "stream10": stream("10"), "stream50": stream("50")}
+    loads = {"call": call, "stream10": stream("10"), "stream50": stream("50")}
+    if split:
+        loads.update(stream10s=stream("10s"), stream50s=stream("50s"))
+    return loads
 
 
 # --- variants -------------------------------------------------------------------------------------
@@ -568,7 +579,7 @@ def http_vs_sdk(rounds: int, calls: int) -> str:
     from spyglass.instrumentation import HttpxInstrumentor, OpenAIInstrumentor
 
     tp, mp = _providers()
-    loads = make_openai_workloads()
+    loads = make_openai_workloads(split=True)
     instrumentors: dict[str, Any] = {"bare": None, "sdk": OpenAIInstrumentor(), "http": HttpxInstrumentor()}
     per: dict[str, list[dict[str, float]]] = {k: [] for k in instrumentors}
     for r in range(rounds):
@@ -591,20 +602,24 @@ def http_vs_sdk(rounds: int, calls: int) -> str:
     for name in ("sdk", "http"):
         over[name] = {
             k: statistics.median(row[k] - b[k] for row, b in zip(per[name], per["bare"], strict=True))
-            for k in ("call", "stream10", "stream50")
+            for k in ("call", "stream10", "stream50", "stream10s", "stream50s")
         }
         over[name]["chunk"] = (over[name]["stream50"] - over[name]["stream10"]) / 40
+        over[name]["chunk_s"] = (over[name]["stream50s"] - over[name]["stream10s"]) / 40
     lines = [
-        "| variant (one process, interleaved rounds) | added per call | added per 50-chunk stream | added per chunk |",
-        "| --- | ---: | ---: | ---: |",
+        "| variant (one process, interleaved rounds) | added per call | added per 50-chunk stream | added per chunk "
+        "| 50-chunk stream, one event per read | per chunk, one event per read |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     labels = {"sdk": "Spyglass SDK-level (`OpenAIInstrumentor`)", "http": "Spyglass HTTP-level (`HttpxInstrumentor`)"}
     for name in ("sdk", "http"):
         o = over[name]
         ratio = "" if name == "sdk" else f" (**{o['call'] / over['sdk']['call']:.2f}x**)"
         sratio = "" if name == "sdk" else f" (**{o['stream50'] / over['sdk']['stream50']:.2f}x**)"
+        s2ratio = "" if name == "sdk" else f" (**{o['stream50s'] / over['sdk']['stream50s']:.2f}x**)"
         lines.append(
-            f"| {labels[name]} | {o['call']:.0f} µs{ratio} | {o['stream50']:.0f} µs{sratio} | {o['chunk']:.1f} µs |"
+            f"| {labels[name]} | {o['call']:.0f} µs{ratio} | {o['stream50']:.0f} µs{sratio} | {o['chunk']:.1f} µs "
+            f"| {o['stream50s']:.0f} µs{s2ratio} | {o['chunk_s']:.1f} µs |"
         )
     bare = statistics.median(row["call"] for row in per["bare"])
     lines.append("")
