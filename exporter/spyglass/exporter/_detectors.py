@@ -169,7 +169,9 @@ _MIN_QUAD = 7
 _QUAD = b"0" * _MIN_QUAD
 _HEX_DOT_COLON = frozenset(_DIGITS + "abcdefABCDEF.:")  # the address profile's members
 _DIGIT_DOT_BYTES = bytes(ord("0") if i < 128 and chr(i) in _DIGITS + "." else ord("x") for i in range(256))
-_CARD_NEEDLE = b"0" * _MIN_CARD
+# 13+ digits with single separators, from an issuer's first digit (Mastercard's 2-series is 22-27; _card_ok).
+_CARD_CANDIDATE_PATTERN = r"[3-6](?:[ -]?\d){12}|2[ -]?[2-7](?:[ -]?\d){11}"
+_CARD_CANDIDATE = re.compile(_CARD_CANDIDATE_PATTERN, re.ASCII)
 _DIGIT_BYTES = bytes(ord("0") if i < 128 and chr(i) in _DIGITS else ord("x") for i in range(256))
 
 
@@ -258,9 +260,9 @@ class Windows:
             out.append("ssn")
         if "+" in text or b"-000-0000" in shape:
             out.append("phone")
-        # Digits only, spaces and dashes deleted: a card's 13+ digits become one run of "0", and the needle skips
-        # fast where only digits are "0" (the card windows count spaces as members, which slows the search).
-        if _CARD_NEEDLE in self.data().translate(_DIGIT_BYTES, b" -") and self.cards():
+        # Card windows (13+ digits among digits, spaces and dashes), then the RE2 candidate in one of them: dates
+        # and numbers next to each other make windows, rarely 13 digits with single separators from an issuer.
+        if self.cards() and any(_CARD_CANDIDATE.search(text, s, e) for s, e in self.cards()):
             out.append("card")
         # A dotted quad is 7+ digits and dots in a row (the address profile also counts hex letters: slower).
         if _QUAD in self.data().translate(_DIGIT_DOT_BYTES) and self.may_match("IP_ADDRESS"):
@@ -528,8 +530,7 @@ BUILTIN_DETECTORS: tuple[Detector, ...] = (
         _card_ok,
         windowed="card",
         min_digits=13,
-        # 13+ digits starting with an issuer's first digit (Mastercard's 2-series is 22-27; see _card_ok).
-        candidate=r"[3-6](?:[ -]?\d){12}|2[ -]?[2-7](?:[ -]?\d){11}",
+        candidate=_CARD_CANDIDATE_PATTERN,
         probe="card",
     ),
     Detector(
