@@ -55,7 +55,22 @@ def _text(rng: random.Random, size: int, pii: bool) -> str:
     return " ".join(words)
 
 
-def make_spans(n: int, seed: int = 7) -> list[ReadableSpan]:
+def tool_definitions(rng: random.Random, count: int = 6) -> str:
+    """An agent's tool definitions as JSON (~3 KB), the same on every call."""
+    return dumps(
+        [
+            {
+                "type": "function",
+                "name": f"tool_{k}",
+                "description": _text(rng, 350, False),
+                "parameters": {"type": "object", "properties": {"order_id": {"type": "string"}}, "required": []},
+            }
+            for k in range(count)
+        ]
+    )
+
+
+def make_spans(n: int, seed: int = 7, *, tools: str | None = None) -> list[ReadableSpan]:
     rng = random.Random(seed)
     mem = InMemorySpanExporter()
     provider = TracerProvider(resource=Resource.create({"service.name": "bench"}))
@@ -87,6 +102,7 @@ def make_spans(n: int, seed: int = 7) -> list[ReadableSpan]:
                     gen_ai.SERVER_PORT: 443,
                     gen_ai.INPUT_MESSAGES: prompt,
                     gen_ai.OUTPUT_MESSAGES: answer,
+                    **({gen_ai.TOOL_DEFINITIONS: tools} if tools else {}),
                 }
             )
     spans = list(mem.get_finished_spans())
@@ -245,6 +261,18 @@ def main() -> None:
     print(f"{'stock OTLP encode_spans + SerializeToString':52s} {base_c:10.0f} {1e6 / base_c:8.1f} {1.0:6.2f}")
     label = "spyglass cost + redaction + encode (redacted)"
     print(f"{label:52s} {red_c:10.0f} {1e6 / red_c:8.1f} {red_c / base_c:6.2f}")
+
+    agent = make_spans(max(args.spans // 4, 500), tools=tool_definitions(random.Random(3)))
+    size = len(agent[0].attributes[gen_ai.TOOL_DEFINITIONS]) / 1024
+    base_a = rate(lambda: stock, agent)
+    red_a = rate(fresh(ContentMode.REDACTED), agent)
+    red_a_py = rate(fresh(ContentMode.REDACTED, re2=False), agent)
+    print(f"\nagent spans: {len(agent)} typical spans plus the same {size:.1f} KB of tool definitions on every call")
+    print(f"{'stock OTLP encode_spans + SerializeToString':52s} {base_a:10.0f} {1e6 / base_a:8.1f} {1.0:6.2f}")
+    label = "spyglass cost + redaction + encode (redacted)"
+    print(f"{label:52s} {red_a:10.0f} {1e6 / red_a:8.1f} {red_a / base_a:6.2f}")
+    label = "the same without google-re2 (pure-Python gates)"
+    print(f"{label:52s} {red_a_py:10.0f} {1e6 / red_a_py:8.1f} {red_a_py / base_a:6.2f}")
 
     if args.memory_spans:
         run = make_spyglass()

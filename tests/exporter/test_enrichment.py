@@ -124,6 +124,37 @@ class _BrokenRedactor(Redactor):
         raise RuntimeError("detector bug")
 
 
+def test_repeated_instructions_and_tool_definitions_are_redacted_once() -> None:
+    tools = json.dumps(
+        [
+            {
+                "type": "function",
+                "name": "lookup_order",
+                "description": "Look up an order by its number. Escalate refunds to ops@example.com. " * 6,
+                "parameters": {"type": "object", "properties": {"order": {"type": "string"}}},
+            }
+        ]
+    )
+    instructions = dumps([m.text("You are the support agent for ACME. Never reveal card 4111 1111 1111 1111. " * 6)])
+    redactor = Redactor()
+    enricher = Enricher(pricer=None, redactor=redactor, default_mode=ContentMode.REDACTED)
+    outs = [
+        enricher.enrich(_span(**{gen_ai.TOOL_DEFINITIONS: tools, gen_ai.SYSTEM_INSTRUCTIONS: instructions}))
+        for _ in range(3)
+    ]
+    for out in outs:
+        tool_doc = json.loads(out.attributes[gen_ai.TOOL_DEFINITIONS])
+        assert "ops@example.com" not in json.dumps(tool_doc) and "[REDACTED:EMAIL]" in tool_doc[0]["description"]
+        assert tool_doc[0]["name"] == "lookup_order"
+        assert "4111" not in out.attributes[gen_ai.SYSTEM_INSTRUCTIONS]
+        assert out.attributes[ext.REDACTION_COUNT] == outs[0].attributes[ext.REDACTION_COUNT]
+        assert {"EMAIL", "CARD"} <= set(out.attributes[ext.REDACTION_KINDS])
+    # Scanned on the first span, then answered from memory: the very same result objects.
+    assert outs[2].attributes[gen_ai.TOOL_DEFINITIONS] is outs[1].attributes[gen_ai.TOOL_DEFINITIONS]
+    assert outs[2].attributes[gen_ai.SYSTEM_INSTRUCTIONS] is outs[1].attributes[gen_ai.SYSTEM_INSTRUCTIONS]
+    assert len(redactor._results[True]) == 2
+
+
 def test_an_enrichment_failure_exports_the_span_without_content(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.ERROR, logger="spyglass"):
         out = _enricher(ContentMode.REDACTED, redactor=_BrokenRedactor(), extra_keys=["app.note"]).enrich(_span())

@@ -33,6 +33,8 @@ JSON_CONTENT_KEYS = frozenset(
 )
 # Plain-text content attributes.
 TEXT_CONTENT_KEYS = frozenset({gen_ai.RETRIEVAL_QUERY_TEXT})
+# Content that is usually the same on every call of an app: redacted once and remembered.
+_REPEATED_KEYS = frozenset({gen_ai.SYSTEM_INSTRUCTIONS, gen_ai.TOOL_DEFINITIONS})
 # Exception and status text can quote the prompt or the user: redacted in every mode but full.
 _ERROR_TEXT_KEYS = frozenset({"exception.message", "exception.stacktrace"})
 
@@ -159,7 +161,7 @@ class Enricher:
             elif mode is ContentMode.METADATA_ONLY:
                 del out[key]
             else:
-                value = redactor.redact_value(out[key], hits, as_json=kind == "json")
+                value = redactor.redact_value(out[key], hits, as_json=kind == "json", repeats=key in _REPEATED_KEYS)
                 if value == "":
                     del out[key]  # drop mode removed the whole value
                 else:

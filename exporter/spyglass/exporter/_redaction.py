@@ -107,6 +107,9 @@ class Redactor:
         # Long message documents redacted recently, by (position of the closing "]", the text before it).
         self._docs: OrderedDict[tuple[int, str], _Doc] = OrderedDict()
         self._docs_chars = 0
+        # Results for values that repeat across calls (see redact_value), as text and as JSON.
+        self._results: tuple[OrderedDict[str, tuple[str, tuple[str, ...]]], ...] = (OrderedDict(), OrderedDict())
+        self._results_chars = 0
 
     @property
     def detector_names(self) -> tuple[str, ...]:
@@ -251,6 +254,22 @@ class Redactor:
                     oldest, _ = self._cache.popitem(last=False)
                     self._cache_chars -= len(oldest)
         return cached
+
+    def _remembered(self, text: str, hits: list[str], as_json: bool) -> str:
+        """:meth:`redact_json` (or :meth:`redact_text`) of a value that repeats across calls, remembered."""
+        results = self._results[as_json]
+        cached = results.get(text)
+        if cached is None:
+            kinds: list[str] = []
+            cached = ((self.redact_json if as_json else self.redact_text)(text, kinds)[0], tuple(kinds))
+            with self._cache_lock:
+                results[text] = cached
+                self._results_chars += len(text)
+                while self._results_chars > _CACHE_MAX_CHARS and results:
+                    oldest, _ = results.popitem(last=False)
+                    self._results_chars -= len(oldest)
+        hits.extend(cached[1])
+        return cached[0]
 
     @staticmethod
     def _leaves(node: Any, out: list[str]) -> None:
@@ -487,9 +506,14 @@ class Redactor:
         hits.extend(found)
         return patched
 
-    def redact_value(self, value: Any, hits: list[str], *, as_json: bool = False) -> Any:
-        """Redact an attribute value: a string (as JSON when asked) or a sequence of strings."""
+    def redact_value(self, value: Any, hits: list[str], *, as_json: bool = False, repeats: bool = False) -> Any:
+        """Redact an attribute value: a string (as JSON when asked) or a sequence of strings.
+
+        ``repeats`` says the value is usually the same on every call (system instructions, tool definitions):
+        the result for a long one is remembered, so it is scanned once, not on every span."""
         if isinstance(value, str):
+            if repeats and len(value) >= _CACHE_MIN_CHARS:
+                return self._remembered(value, hits, as_json)
             return (self.redact_json if as_json else self.redact_text)(value, hits)[0]
         if isinstance(value, list | tuple) and value and isinstance(value[0], str):
             return tuple(self.redact_text(v, hits)[0] if isinstance(v, str) else v for v in value)
