@@ -136,6 +136,8 @@ def _attributes(tag: bytes, attributes: Mapping[str, Any] | None, out: list[byte
             hit = _field(tag, k, v)
             seen = _KEY_VALUES.get(k, 0) + 1
             if seen > _KEY_VALUES_MAX:
+                if len(uncached) >= _KV_CACHE_MAX:
+                    uncached.clear()
                 uncached.add(k)
             else:
                 _KEY_VALUES[k] = seen
