@@ -947,15 +947,11 @@ def _edge_cells(
             f"SELECT {span_group}, {bucket_col}, {bin_col}, {_AGG} FROM {spans} WHERE {where} GROUP BY 1, 2, 3",  # noqa: S608
             edge_args,
         )
-        for g, b, binned, n, errors, dur_sum, dur_max, *sums in rows:
-            part = _rollups.Acc()
-            part.n, part.errors, part.dur_sum, part.dur_max = n, errors or 0, dur_sum or 0.0, dur_max
-            part.sums = list(sums)
-            part.hist = {binned: n}
-            acc = cells.get((g, b))
+        for row in rows:
+            acc = cells.get((row[0], row[1]))
             if acc is None:
-                acc = cells[(g, b)] = _rollups.Acc()
-            acc.merge(part)
+                acc = cells[(row[0], row[1])] = _rollups.Acc()
+            acc.add_bin(row[2], row[3:])
     return cells
 
 
