@@ -417,13 +417,18 @@ print("openai:", reply.choices[0].message.content)
 """
 
 
-@pytest.mark.parametrize("upload_format", ["json", "jsonl"])
-def test_zero_code_upload(upload_format: str, replay: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("hook", "upload_format"), [("spyglass_upload", "json"), ("spyglass_upload", "jsonl"), ("upload", "json")]
+)
+def test_zero_code_upload(hook: str, upload_format: str, replay: Any, tmp_path: Path) -> None:
+    """``upload`` is util-genai's own hook, loaded the same way and given util-genai dataclasses."""
     chat = recording(CHAT)
     replay.expect(chat)
     script = tmp_path / "app.py"
     script.write_text(SCRIPT)
     content = tmp_path / "content"
+    if hook == "upload":
+        content.mkdir()  # util-genai's hook does not create its directory (Spyglass's does)
     exe = shutil.which("opentelemetry-instrument") or str(Path(sys.executable).parent / "opentelemetry-instrument")
     env = {
         **os.environ,
@@ -434,7 +439,7 @@ def test_zero_code_upload(upload_format: str, replay: Any, tmp_path: Path) -> No
         "OTEL_LOGS_EXPORTER": "none",
         "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "openai,spyglass_dspy,spyglass_httpx,spyglass_anthropic",
         "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "NO_CONTENT",
-        "OTEL_INSTRUMENTATION_GENAI_COMPLETION_HOOK": "spyglass_upload",
+        "OTEL_INSTRUMENTATION_GENAI_COMPLETION_HOOK": hook,
         "OTEL_INSTRUMENTATION_GENAI_UPLOAD_BASE_PATH": str(content),
         "OTEL_INSTRUMENTATION_GENAI_UPLOAD_FORMAT": upload_format,
         "OTEL_INSTRUMENTATION_GENAI_UPLOAD_MAX_QUEUE_SIZE": "5",
@@ -459,6 +464,7 @@ def test_zero_code_upload(upload_format: str, replay: Any, tmp_path: Path) -> No
         [line] = inputs
         input_messages = json.loads(line)
         output_messages = json.loads(outputs[0])
+    input_messages, output_messages = _without_nulls(input_messages), _without_nulls(output_messages)
     validate(input_messages, "InputMessages")
     validate(output_messages, "OutputMessages")
     assert input_messages[0]["parts"][0]["content"] == chat.request_body["messages"][0]["content"]
