@@ -18,8 +18,9 @@ returns plain JSON-able data, so one call builds the data dict of a page and of 
 An item (one span) has the columns of :mod:`spyglass.store._schema` (minus ``attributes``, ``events``,
 ``links``, ``resource_id``) plus ``timestamp`` (ISO 8601 UTC of ``start_ns``) and ``metadata`` as an object.
 
-Percentiles are nearest-rank: the value at position ``ceil(p / 100 * n)`` of the sorted latencies (exact up
-to :data:`EXACT_LIMIT` matching spans, then from a fine log-scale histogram; ``latency_ms.exact`` says which).
+Percentiles are nearest-rank: the value at position ``ceil(p / 100 * n)`` of the sorted latencies, exact or
+from a fine log-scale histogram (see :data:`EXACT_LIMIT`; ``latency_ms.exact`` says which). Statistics read
+the rollups of :mod:`spyglass.store._rollups` when the filters allow (:func:`_rollup_stats`).
 """
 
 from __future__ import annotations
