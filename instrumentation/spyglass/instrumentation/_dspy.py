@@ -395,7 +395,8 @@ _PATCHES: tuple[tuple[str, str, str], ...] = (
 class DSPyInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Traces DSPy programs (see the module docstring).
 
-    ``instrument(tracer_provider=, meter_provider=, logger_provider=, capture=, content_max_length=)``; the
+    ``instrument(tracer_provider=, meter_provider=, logger_provider=, capture=, content_max_length=,
+    completion_hook=)``; the
     environment is read here, once.
     """
 
@@ -411,6 +412,7 @@ class DSPyInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             tracer_provider=tracer_provider,
             meter_provider=kwargs.get("meter_provider"),
             logger_provider=kwargs.get("logger_provider"),
+            completion_hook=kwargs.get("completion_hook"),
         )
         tracer = trace.get_tracer(
             "spyglass.instrumentation.dspy", schema_url=SCHEMA_URL, tracer_provider=tracer_provider
