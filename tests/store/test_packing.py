@@ -145,7 +145,7 @@ def test_rows_written_before_packing_read_as_before(tmp_path: Path) -> None:
         assert store.read(queries.get_span, "01" * 16, "01" * 8)["attributes"] == attrs
         got = store.read(queries.get_span, "01" * 16, "02" * 8)["events"]
         assert [e["attributes"] for e in got] == [e["attributes"] for e in events]
-        assert store.writer.migrations_applied[-1] == "0008_packed_json"
+        assert "0008_packed_json" in store.writer.migrations_applied
     finally:
         store.close()
 
