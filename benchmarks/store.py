@@ -7,7 +7,9 @@ Sender processes (separate from the server) stream realistic LLM spans (about 2 
 response as ``gen_ai`` message JSON, six models, five tenants, four services, 5 % errors, five spans per
 trace, start times over the last 7 days) over OTLP/HTTP protobuf and OTLP/gRPC, in batches of 500, to a
 server started on a fresh database.
-Each sender builds a batch, sends it and waits for the acknowledgement (sent after the durable commit).
+Each sender builds a batch, sends it and waits for the acknowledgement (sent after the durable commit);
+with ``--pre-encode`` the senders build all their batches before the timed phase, so that the two cores
+are left to the server (the target is about the server; report both).
 
 Then, against the loaded store over HTTP: full-text search (a random vocabulary word, p50/p95 over 60
 queries), filtered search (model + tenant + status), statistics (grouped by model, with hourly buckets),
@@ -160,14 +162,22 @@ def _count(payload: bytes) -> int:
     return sum(len(ss.spans) for rs in req.resource_spans for ss in rs.scope_spans)
 
 
-def _http_sender(url: str, worker: int, spans: int, start: Any, done: Any) -> None:
+def _payloads(worker: int, spans: int, pre_encode: bool) -> Any:
+    """The worker's batches: built while sending, or all before the timed phase (``--pre-encode``)."""
+    batches = _batches(worker, spans, seed=worker)
+    return list(batches) if pre_encode else batches
+
+
+def _http_sender(url: str, worker: int, spans: int, pre_encode: bool, start: Any, done: Any) -> None:
     import http.client
 
     parsed = urllib.parse.urlsplit(url)
     conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=120)
+    payloads = _payloads(worker, spans, pre_encode)
+    done.put(0)  # ready
     start.wait()
     sent = 0
-    for payload in _batches(worker, spans, seed=worker):
+    for payload in payloads:
         while True:
             conn.request("POST", parsed.path, body=payload, headers={"Content-Type": "application/x-protobuf"})
             resp = conn.getresponse()
@@ -182,16 +192,18 @@ def _http_sender(url: str, worker: int, spans: int, start: Any, done: Any) -> No
     done.put(sent)
 
 
-def _grpc_sender(target: str, worker: int, spans: int, start: Any, done: Any) -> None:
+def _grpc_sender(target: str, worker: int, spans: int, pre_encode: bool, start: Any, done: Any) -> None:
     import grpc
     from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
     channel = grpc.insecure_channel(target, options=[("grpc.max_send_message_length", 64 * 1024 * 1024)])
     stub = trace_service_pb2_grpc.TraceServiceStub(channel)
+    payloads = _payloads(worker, spans, pre_encode)
+    done.put(0)  # ready
     start.wait()
     sent = 0
-    for payload in _batches(worker, spans, seed=worker):
+    for payload in payloads:
         req = ExportTraceServiceRequest.FromString(payload)
         while True:
             try:
@@ -273,8 +285,12 @@ def main() -> None:
     parser.add_argument("--spans", type=int, default=100_000)
     parser.add_argument("--http-senders", type=int, default=2)
     parser.add_argument("--grpc-senders", type=int, default=1)
+    parser.add_argument(
+        "--pre-encode", action="store_true", help="senders build all their payloads before the timed phase"
+    )
     parser.add_argument("--keep-db", type=Path, default=None, help="write the database here (kept)")
     parser.add_argument("--queries", type=int, default=60)
+    parser.add_argument("--skip-baseline", action="store_true", help="no plain-SQLite baseline (saves time)")
     parser.add_argument("--reuse-db", type=Path, default=None, help="skip ingest: time the queries on this database")
     args = parser.parse_args()
 
@@ -328,13 +344,18 @@ def main() -> None:
     per = args.spans // senders
     ctx = mp.get_context("spawn")
     start, done = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_http_sender, args=(http_url, w, per, start, done)) for w in range(args.http_senders)]
+    procs = [
+        ctx.Process(target=_http_sender, args=(http_url, w, per, args.pre_encode, start, done))
+        for w in range(args.http_senders)
+    ]
     procs += [
-        ctx.Process(target=_grpc_sender, args=(grpc_target, args.http_senders + w, per, start, done))
+        ctx.Process(target=_grpc_sender, args=(grpc_target, args.http_senders + w, per, args.pre_encode, start, done))
         for w in range(args.grpc_senders)
     ]
     for p in procs:
         p.start()
+    for _ in procs:
+        done.get(timeout=3600)  # every sender is ready (and has built its payloads with --pre-encode)
     time.sleep(1.0)
     cpu0 = _cpu_seconds(server.pid)
     t0 = time.perf_counter()
@@ -349,13 +370,14 @@ def main() -> None:
     assert status["spans"] == total, (status, total)
 
     results, rss, db_mb = _query_phase(api, server, db, args.queries)
-    baseline = _baseline_sqlite(min(args.spans, 100_000), tmp)
+    baseline = float("nan") if args.skip_baseline else _baseline_sqlite(min(args.spans, 100_000), tmp)
     print(f"\nspans: {total:,} over {args.http_senders} OTLP/HTTP + {args.grpc_senders} OTLP/gRPC senders")
     print(
         f"ingest: {ingest_rate:,.0f} spans/s ({ingest_s:.1f} s); baseline plain SQLite executemany "
         f"{baseline:,.0f} rows/s; ratio {ingest_rate / baseline:.2f}"
     )
     print(f"server CPU per span: {cpu_ms_per_span:.2f} ms (user + system, all threads)")
+    print(f"database bytes per span: {db_mb * 1e6 / max(total, 1):,.0f}")
     _report(results, rss, db_mb)
 
 
