@@ -693,11 +693,23 @@ def stats(
     ``bucket="auto"`` gives about 60 buckets; over 12 hours or more, whole-hour buckets when the filters let
     the rollups answer (:mod:`spyglass.store._rollups`, see :func:`_rollup_stats`).
     From the spans: two scans of the (covering) statistics index, sums per (group, bucket), then latencies.
+    Every read is in one transaction: the total, groups and buckets agree while spans are being written.
     """
     if filters.llm is None:
         filters = replace(filters, llm=True)
     if group_by is not None and group_by not in GROUPS:
         raise BadRequest(f"group_by: {group_by!r} is not one of {', '.join(GROUPS)}")
+    if conn.in_transaction:
+        return _stats(conn, filters, group_by, bucket)
+    conn.execute("BEGIN")
+    try:
+        return _stats(conn, filters, group_by, bucket)
+    finally:
+        if conn.in_transaction:
+            conn.execute("COMMIT")
+
+
+def _stats(conn: sqlite3.Connection, filters: Filters, group_by: str | None, bucket: str | None) -> dict[str, Any]:
     where, args = filters.where()
     width = parse_bucket(bucket, None) if bucket not in (None, "", "auto") else None
     if _rollups_apply(filters, group_by) and _spans_in_range(conn, filters) > EXACT_LIMIT:
