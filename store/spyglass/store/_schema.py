@@ -4,7 +4,7 @@ One table holds every span whole (attributes, events, links as JSON, resource by
 normalised request record promoted into typed columns, so that every filter and sort runs on an index.
 ``spans_fts`` is an FTS5 index over the input text, output text and tool arguments; it is an external
 content table over ``spans`` (the text is stored once): the writer indexes each transaction's new rows
-from the text it holds (or, when some rows were already stored, with one ``INSERT ... SELECT``) and a
+with one ``INSERT ... SELECT`` (see :data:`spyglass.store._writer._ROWS_PER_STATEMENT` for why) and a
 trigger removes deleted rows.
 
 Columns of ``spans`` (the web UI and the query layer read these names):
