@@ -623,19 +623,19 @@ def _latency(hist: dict[int, int] | None, durations: list[float] | None) -> dict
         out["exact"] = True
         return out
     assert hist is not None
-    bins = sorted(hist.items())
-    n = sum(c for _, c in bins)
-    for p in (50, 90, 95, 99):
-        if not n:
-            out[f"p{p}"] = None
-            continue
-        rank = max(math.ceil(p / 100 * n), 1)
-        seen = 0
-        for b, c in bins:
-            seen += c
-            if seen >= rank:
-                out[f"p{p}"] = 10 ** (b / _BINS_PER_DECADE)
-                break
+    n = sum(hist.values())
+    # One walk up the sorted bins for all four ranks.
+    wanted = [(max(math.ceil(p / 100 * n), 1), f"p{p}") for p in (50, 90, 95, 99)] if n else []
+    out.update(dict.fromkeys(("p50", "p90", "p95", "p99")))
+    seen = 0
+    i = 0
+    for b in sorted(hist) if wanted else ():
+        seen += hist[b]
+        while i < len(wanted) and seen >= wanted[i][0]:
+            out[wanted[i][1]] = 10 ** (b / _BINS_PER_DECADE)
+            i += 1
+        if i == len(wanted):
+            break
     out["exact"] = False
     return out
 

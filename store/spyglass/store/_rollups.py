@@ -154,7 +154,7 @@ class Acc:
         hist = self.hist
         flat = _hist_pairs(row[4 + len(SUMS)])
         get = hist.get
-        for b, c in zip(flat[::2], flat[1::2], strict=True):
+        for b, c in zip(flat[::2], flat[1::2], strict=False):  # pairs: even length (strict costs 20 %)
             hist[b] = get(b, 0) + c
 
     def agg(self) -> list[Any]:
@@ -215,9 +215,12 @@ def levels(cells: dict[Key, Acc]) -> tuple[dict[Key, Acc], dict[Key, Acc]]:
     return daily, slices
 
 
+_decode = json.JSONDecoder().raw_decode
+
+
 def _hist_pairs(text: str) -> list[int]:
     """A stored histogram as ``[bin, count, bin, count, ...]`` (also reads the older ``{"bin": count}``)."""
-    data = json.loads(text)
+    data = _decode(text)[0]  # json.loads without its per-call checks: this runs for every row read
     if isinstance(data, dict):
         return [x for k, v in data.items() for x in (int(k), v)]
     return list(data)
