@@ -410,3 +410,19 @@ def test_total_groups_and_buckets_agree_while_spans_arrive(tmp_path: Path, monke
         stop = True
         writer.join()
         store.close()
+
+
+def test_exact_percentiles_when_the_hours_of_the_range_hold_at_most_the_limit(
+    data: Data, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    since = data.base + 26 * HOUR + 17 * 60 * 10**9
+    in_hours = [c for c in data.kept if c["is_llm"] and c["start"] >= since // HOUR * HOUR]
+    model = [c for c in in_hours if c["start"] >= since and c["model"] == "gpt-4o"]
+    filters = Filters(since_ns=since, model=("gpt-4o",))
+    monkeypatch.setattr(queries, "EXACT_LIMIT", len(in_hours))
+    exact = data.store.read(queries.stats, filters, group_by="service")
+    assert exact["latency_ms"]["exact"] is True and exact["count"] == len(model)
+    durations = sorted(c["duration"] for c in model)
+    assert exact["latency_ms"]["p95"] == pytest.approx(durations[math.ceil(0.95 * len(durations)) - 1], abs=1e-6)
+    monkeypatch.setattr(queries, "EXACT_LIMIT", len(in_hours) - 1)
+    _check(data.store.read(queries.stats, filters, group_by="service"), model, "one over the limit")

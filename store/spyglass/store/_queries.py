@@ -850,21 +850,12 @@ def _rollup_part(
 ) -> dict[Any, _rollups.Acc]:
     """Sums per group (``group_by``), per time bucket (``width``) or in total (neither) over the whole
     hours ``[lo, hi)``: whole UTC days from the daily tables when the buckets allow, the rest hourly."""
-    hour, day = _rollups.HOUR, _rollups.DAY
-    segments = [(hour, lo, hi)]
-    if width is None or width % day == 0:
-        day_lo = lo if lo == _LOW else -(-lo // day) * day
-        day_hi = hi if hi == _HIGH else hi // day * day
-        if day_lo < day_hi:
-            segments = [(hour, lo, day_lo), (day, day_lo, day_hi), (hour, day_hi, hi)]
     dims = {d for d in _ROLLUP_FILTERS if getattr(filters, d)}
     if group_by:
         dims.add(group_by)
     key = "time" if width else (group_by or "none")
     out: dict[Any, _rollups.Acc] = {}
-    for grain, start, end in segments:
-        if start >= end:
-            continue
+    for grain, start, end in _segments(lo, hi, width):
         sql, args = _rollup_source(filters, dims, key, grain, start, end)
         for row in conn.execute(sql, args):
             k = row[0]
@@ -877,6 +868,19 @@ def _rollup_part(
                 acc = out[k] = _rollups.Acc()
             acc.add_stored(row[1:])
     return out
+
+
+def _segments(lo: int, hi: int, width: int | None) -> list[tuple[int, int, int]]:
+    """``(grain, start, end)``: the whole hours ``[lo, hi)`` as whole UTC days (when buckets of ``width``
+    allow) and the hours either side."""
+    hour, day = _rollups.HOUR, _rollups.DAY
+    segments = [(hour, lo, hi)]
+    if width is None or width % day == 0:
+        day_lo = lo if lo == _LOW else -(-lo // day) * day
+        day_hi = hi if hi == _HIGH else hi // day * day
+        if day_lo < day_hi:
+            segments = [(hour, lo, day_lo), (day, day_lo, day_hi), (hour, day_hi, hi)]
+    return [(grain, start, end) for grain, start, end in segments if start < end]
 
 
 def _stats_source(filters: Filters, group_by: str | None, where: str) -> tuple[str, str]:
@@ -907,8 +911,12 @@ def _spans_in_range(conn: sqlite3.Connection, filters: Filters) -> int:
     hour = _rollups.HOUR
     lo = _LOW if filters.since_ns is None else filters.since_ns // hour * hour
     hi = _HIGH if filters.until_ns is None else -(-filters.until_ns // hour) * hour
-    everything = Filters(llm=filters.llm, since_ns=filters.since_ns, until_ns=filters.until_ns)
-    return sum(acc.n for acc in _rollup_part(conn, everything, None, None, lo, hi).values())
+    everything = Filters(llm=filters.llm)
+    total = 0
+    for grain, start, end in _segments(lo, hi, None):
+        sql, args = _rollup_source(everything, set(), "none", grain, start, end, values="sum(n)")
+        total += conn.execute(sql, args).fetchone()[1] or 0
+    return total
 
 
 def _hour_range(filters: Filters) -> tuple[int, int]:
