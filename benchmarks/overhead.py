@@ -145,6 +145,13 @@ def _floor_span(tp: Any, mp: Any) -> None:
 
 
 def _floor(tp: Any, mp: Any) -> None:
+    import wrapt
+    from openai import _base_client
+
+    wrapt.wrap_function_wrapper(_base_client.SyncAPIClient, "request", _floor_wrapper(tp, mp))
+
+
+def _floor_wrapper(tp: Any, mp: Any) -> Callable[..., Any]:
     """The OpenTelemetry SDK's own work for what Spyglass records, with no Spyglass code on the call path.
 
     One CLIENT span started with exactly the attributes Spyglass's span ends up with for this call (captured
@@ -155,8 +162,6 @@ def _floor(tp: Any, mp: Any) -> None:
     """
     import time
 
-    import wrapt
-    from openai import _base_client
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -211,7 +216,7 @@ def _floor(tp: Any, mp: Any) -> None:
 
         return chunks()
 
-    wrapt.wrap_function_wrapper(_base_client.SyncAPIClient, "request", wrapper)
+    return wrapper
 
 
 def _official(tp: Any, mp: Any) -> None:
@@ -572,26 +577,48 @@ def chunks(rounds: int, streams: int) -> str:
     return "\n".join(lines)
 
 
-def http_vs_sdk(rounds: int, calls: int) -> str:
-    """Spyglass's HTTP-level span against its SDK-level span, both in this one process.
+def in_process(rounds: int, calls: int) -> str:
+    """Spyglass's rows (SDK level, traces only, HTTP level) and the two floors, all in this one process.
 
-    Between processes the same variant varies by +-20 % on this machine, more than the difference asked
-    about; here each round instruments the SDK level (``OpenAIInstrumentor``), times the workloads,
-    uninstruments, then does the same for the HTTP level (``HttpxInstrumentor``) and for the bare SDK, with
-    the same providers throughout. Overheads are against the bare SDK of the same round, medians over rounds.
+    Between processes the same variant varies by up to +-100 µs per call on this machine (whatever a
+    process's memory layout does to the caches), more than several of the differences asked about. Here
+    each round applies one variant (instrument, or wrap for the floors), times the workloads, removes it and
+    goes on to the next, with the same providers throughout; the bare SDK is timed at the start and the end
+    of every round. Overheads are against the mean of those two, medians over rounds. The streams are timed
+    whole (the in-memory transport hands the body over already read) and one event per read, the way a
+    network delivers them (the HTTP level then parses incrementally).
     """
+    import wrapt
+    from openai import _base_client
+    from opentelemetry.instrumentation.utils import unwrap
+
     from spyglass.instrumentation import HttpxInstrumentor, OpenAIInstrumentor
 
     tp, mp = _providers()
     loads = make_openai_workloads(split=True)
-    instrumentors: dict[str, Any] = {"bare": None, "sdk": OpenAIInstrumentor(), "http": HttpxInstrumentor()}
-    per: dict[str, list[dict[str, float]]] = {k: [] for k in instrumentors}
+    sdk, http = OpenAIInstrumentor(), HttpxInstrumentor()
+    floors = {"floor": _floor_wrapper(tp, mp), "floor-span": _floor_wrapper(tp, None)}
+
+    def wrap(name: str) -> Callable[[], None]:
+        return lambda: wrapt.wrap_function_wrapper(_base_client.SyncAPIClient, "request", floors[name])
+
+    def unwrap_request() -> None:
+        unwrap(_base_client.SyncAPIClient, "request")
+
+    variants: dict[str, tuple[Callable[[], Any], Callable[[], Any]] | None] = {
+        "spyglass": (lambda: sdk.instrument(tracer_provider=tp, meter_provider=mp), sdk.uninstrument),
+        "spyglass-traces": (lambda: sdk.instrument(tracer_provider=tp), sdk.uninstrument),
+        "spyglass-http": (lambda: http.instrument(tracer_provider=tp, meter_provider=mp), http.uninstrument),
+        "floor": (wrap("floor"), unwrap_request),
+        "floor-span": (wrap("floor-span"), unwrap_request),
+    }
+    per: dict[str, list[dict[str, float]]] = {k: [] for k in ("bare", *variants)}
     for r in range(rounds):
-        order = list(instrumentors) if r % 2 == 0 else list(reversed(instrumentors))
-        for name in order:
-            inst = instrumentors[name]
-            if inst is not None:
-                inst.instrument(tracer_provider=tp, meter_provider=mp)
+        names = list(variants) if r % 2 == 0 else list(reversed(variants))
+        for name in ["bare", *names, "bare"]:
+            apply, remove = variants.get(name) or (None, None)
+            if apply is not None:
+                apply()
             try:
                 for fn in loads.values():
                     for _ in range(10):
@@ -600,34 +627,44 @@ def http_vs_sdk(rounds: int, calls: int) -> str:
                     {k: _time(fn, calls if k == "call" else max(calls // 3, 50)) for k, fn in loads.items()}
                 )
             finally:
-                if inst is not None:
-                    inst.uninstrument()
+                if remove is not None:
+                    remove()
+    pairs = per["bare"]
+    bare = [{k: (pairs[i][k] + pairs[i + 1][k]) / 2 for k in pairs[i]} for i in range(0, len(pairs) - 1, 2)]
     over: dict[str, dict[str, float]] = {}
-    for name in ("sdk", "http"):
+    for name in variants:
         over[name] = {
-            k: statistics.median(row[k] - b[k] for row, b in zip(per[name], per["bare"], strict=True))
-            for k in ("call", "stream10", "stream50", "stream10s", "stream50s")
+            k: statistics.median(row[k] - b[k] for row, b in zip(per[name], bare, strict=True)) for k in bare[0]
         }
         over[name]["chunk"] = (over[name]["stream50"] - over[name]["stream10"]) / 40
         over[name]["chunk_s"] = (over[name]["stream50s"] - over[name]["stream10s"]) / 40
+    label = {v.name: v.label for v in VARIANTS}
+    base_call = statistics.median(b["call"] for b in bare)
     lines = [
-        "| variant (one process, interleaved rounds) | added per call | added per 50-chunk stream | added per chunk "
-        "| 50-chunk stream, one event per read | per chunk, one event per read |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| variant (one process, interleaved rounds) | added per call | vs bare call | added per 50-chunk stream "
+        "| added per chunk | 50-chunk stream, one event per read | per chunk, one event per read |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"| {label['bare']} | {base_call:.0f} µs per call | 1.00x | | | | |",
     ]
-    labels = {"sdk": "Spyglass SDK-level (`OpenAIInstrumentor`)", "http": "Spyglass HTTP-level (`HttpxInstrumentor`)"}
-    for name in ("sdk", "http"):
+    for name in ("spyglass", "spyglass-traces", "floor", "floor-span", "spyglass-http"):
         o = over[name]
-        ratio = "" if name == "sdk" else f" (**{o['call'] / over['sdk']['call']:.2f}x**)"
-        sratio = "" if name == "sdk" else f" (**{o['stream50'] / over['sdk']['stream50']:.2f}x**)"
-        s2ratio = "" if name == "sdk" else f" (**{o['stream50s'] / over['sdk']['stream50s']:.2f}x**)"
+        ratio = (base_call + o["call"]) / base_call
         lines.append(
-            f"| {labels[name]} | {o['call']:.0f} µs{ratio} | {o['stream50']:.0f} µs{sratio} | {o['chunk']:.1f} µs "
-            f"| {o['stream50s']:.0f} µs{s2ratio} | {o['chunk_s']:.1f} µs |"
+            f"| {label[name]} | {o['call']:.0f} µs | {ratio:.2f}x | {o['stream50']:.0f} µs "
+            f"| {o['chunk']:.1f} µs | {o['stream50s']:.0f} µs | {o['chunk_s']:.1f} µs |"
         )
-    bare = statistics.median(row["call"] for row in per["bare"])
+    h, sd = over["spyglass-http"], over["spyglass"]
     lines.append("")
-    lines.append(f"Bare SDK call: {bare:.0f} µs (median over {rounds} rounds).")
+    lines.append(
+        f"HTTP level / SDK level: {h['call'] / sd['call']:.2f}x per call, {h['stream50'] / sd['stream50']:.2f}x per "
+        f"50-chunk stream read whole, {h['stream50s'] / sd['stream50s']:.2f}x one event per read "
+        f"({rounds} rounds of {calls} calls; per-round call overheads: "
+        + "; ".join(
+            f"{n} {[round(row['call'] - b['call']) for row, b in zip(per[n], bare, strict=True)]}"
+            for n in ("spyglass", "floor-span", "spyglass-http")
+        )
+        + ")."
+    )
     return "\n".join(lines)
 
 
@@ -639,10 +676,12 @@ def main() -> None:
     ap.add_argument("--only", help="comma-separated variant names (bare always runs)")
     ap.add_argument("--steps", action="store_true", help="measure a decorated no-op step instead")
     ap.add_argument("--chunks", action="store_true", help="measure Spyglass's per-chunk work in isolation")
-    ap.add_argument("--http-vs-sdk", action="store_true", help="HTTP-level vs SDK-level span, in one process")
+    ap.add_argument(
+        "--in-process", action="store_true", help="Spyglass's rows and the floors in one process (more precise)"
+    )
     args = ap.parse_args()
-    if args.http_vs_sdk:
-        print(http_vs_sdk(args.rounds, args.calls))
+    if args.in_process:
+        print(in_process(args.rounds, args.calls))
         return
     if args.chunks:
         print(chunks(args.rounds, args.calls * 5))
