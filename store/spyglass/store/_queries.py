@@ -886,8 +886,8 @@ def _segments(lo: int, hi: int, width: int | None) -> list[tuple[int, int, int]]
 def _stats_source(filters: Filters, group_by: str | None, where: str) -> tuple[str, str]:
     """``FROM`` and ``WHERE`` for a statistics scan of the spans, with the index it should use.
 
-    Without statistics (no ``ANALYZE``) SQLite takes ``is_llm = ?`` on the covering index for selective,
-    and picks it even for a filter on one user, reading every LM call's index entry: name the index.
+    Without statistics (no ``ANALYZE``) SQLite counts ``is_llm = ?`` on the covering index as selective and
+    picks it even for a filter on one user, reading every LM call's index entry: name the index instead.
     """
     if filters.q or filters.dataset is not None:
         return "spans", where
@@ -962,8 +962,8 @@ def _edge_cells(
     cells: dict[tuple[Any, Any], _rollups.Acc] = {}
     for start, end in edges:
         edge = replace(filters, since_ns=start, until_ns=end)
-        spans, where = _stats_source(edge, group_by, edge.where()[0])
-        edge_args = edge.where()[1]
+        where, edge_args = edge.where()
+        spans, where = _stats_source(edge, group_by, where)
         rows = conn.execute(
             f"SELECT {span_group}, {bucket_col}, {bin_col}, {_AGG} FROM {spans} WHERE {where} GROUP BY 1, 2, 3",  # noqa: S608
             edge_args,
