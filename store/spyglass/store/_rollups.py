@@ -4,14 +4,16 @@ Three tables, each row holding the count, error count, latency sum and max, toke
 log-scale latency histogram of the spans it covers:
 
 =================  ================================================================  =====================
-table              key                                                               rows at 1M spans/week
+table              key                                                               rows at 1M spans ¹
 =================  ================================================================  =====================
-``rollups``        hour, is_llm, tenant, service, model, provider, status, operation  ~30,000 (the cube)
-``rollups_daily``  the same per UTC day                                               ~1,400
-``rollup_slices``  (grain: hour or day, dim, is_llm, time, value): every span of the  ~3,500 hourly,
-                   hour/day (``dim = ''``) or one dimension of the cube (``dim =      ~150 daily
+``rollups``        hour, is_llm, tenant, service, model, provider, status, operation  30,437 (the cube)
+``rollups_daily``  the same per UTC day                                               1,600
+``rollup_slices``  (grain: hour or day, dim, is_llm, time, value): every span of the  3,380 hourly,
+                   hour/day (``dim = ''``) or one dimension of the cube (``dim =      160 daily
                    'model'``, ...) with its value
 =================  ================================================================  =====================
+
+¹ ``benchmarks/ui.py``'s store: 5 models, 4 tenants, 5 services, 2 statuses over 7 days.
 
 A query reads the smallest table that keeps the dimensions it filters and groups on: none or one of them
 is a slice, more is a cube, and whole days come from the daily tables (see
