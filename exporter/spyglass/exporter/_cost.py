@@ -220,8 +220,10 @@ class Pricer:
         get = attributes.get
         inp = get(gen_ai.USAGE_INPUT_TOKENS)
         out = get(gen_ai.USAGE_OUTPUT_TOKENS)
-        if inp is None and out is None and not (
-            gen_ai.USAGE_INPUT_TOKENS in attributes or gen_ai.USAGE_OUTPUT_TOKENS in attributes
+        if (
+            inp is None
+            and out is None
+            and not (gen_ai.USAGE_INPUT_TOKENS in attributes or gen_ai.USAGE_OUTPUT_TOKENS in attributes)
         ):
             return {}  # not an LM call with usage
         model = get(gen_ai.RESPONSE_MODEL) or get(gen_ai.REQUEST_MODEL)
