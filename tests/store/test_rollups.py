@@ -426,3 +426,33 @@ def test_exact_percentiles_when_the_hours_of_the_range_hold_at_most_the_limit(
     assert exact["latency_ms"]["p95"] == pytest.approx(durations[math.ceil(0.95 * len(durations)) - 1], abs=1e-6)
     monkeypatch.setattr(queries, "EXACT_LIMIT", len(in_hours) - 1)
     _check(data.store.read(queries.stats, filters, group_by="service"), model, "one over the limit")
+
+
+def test_rollups_a_previous_version_left_behind_are_rebuilt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store from before migration 0007 writing to a migrated database (a downgrade) updates only the
+    hourly rollups; the next start rebuilds the others from them."""
+    store = Store(tmp_path / "down.db", pricer=False)
+    try:
+        d = _fill(store, seed=7)
+    finally:
+        store.close()
+    rng = random.Random(70)
+    extra = [_record(rng, 50_000 + k, d.base + 40 * HOUR + k * 10**9) for k in range(120)]
+    with monkeypatch.context() as patch:
+        patch.setattr(
+            _rollups, "apply", lambda conn, cells, sign=1: _rollups._write(conn, _rollups.HOURLY, cells, sign)
+        )
+        patch.setattr(_rollups, "repair", lambda conn: False)  # the old code has no repair
+        store = Store(tmp_path / "down.db", pricer=False)
+        try:
+            store.submit(extra).result()
+        finally:
+            store.close()
+    store = Store(tmp_path / "down.db", pricer=False)
+    try:
+        assert store.write(_rollups.repair) is False  # already repaired when the writer opened it
+        monkeypatch.setattr(queries, "EXACT_LIMIT", 0)
+        kept = d.kept + [_fields(r) for r in extra]
+        _check(store.read(queries.stats, Filters(llm=False), group_by="service"), kept, "after a downgrade")
+    finally:
+        store.close()

@@ -29,6 +29,7 @@ same hourly cells in the same transaction, so they always agree. Histogram bins 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -49,6 +50,8 @@ VALUES: Final = "n, errors, dur_sum, dur_max, " + ", ".join(SUMS) + ", hist"
 """The value columns of every rollup table, in the order :meth:`Acc.add_stored` reads them."""
 
 Key = tuple[Any, ...]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -309,3 +312,33 @@ def rebuild_levels(conn: sqlite3.Connection) -> None:
     daily, slices = levels(cells)
     _write(conn, DAILY, daily, 1)
     _write(conn, SLICES, slices, 1)
+
+
+def repair(conn: sqlite3.Connection) -> bool:
+    """Rebuild the daily cube and the slices if they do not add up to the hourly rollups; ``True`` if so.
+
+    A store from before migration ``0007`` that writes to a migrated database (a downgrade) keeps only the
+    hourly rollups up to date. Run when the writer opens the database, after the migrations.
+    """
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (SLICES.name,)).fetchone() is None:
+        return False
+    totals = {
+        conn.execute(f"SELECT sum(n), sum(errors) FROM {table}{where}").fetchone()  # noqa: S608
+        for table, where in (
+            (HOURLY.name, ""),
+            (DAILY.name, ""),
+            (SLICES.name, f" WHERE grain = {HOUR} AND dim = ''"),
+            (SLICES.name, f" WHERE grain = {DAY} AND dim = ''"),
+        )
+    }
+    if len(totals) == 1:
+        return False
+    log.warning("the daily and per-dimension rollups disagree with the hourly ones; rebuilding them")
+    conn.execute("BEGIN")
+    try:
+        rebuild_levels(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return True

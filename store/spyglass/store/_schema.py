@@ -386,6 +386,9 @@ def migrate(conn: sqlite3.Connection) -> list[str]:
             conn.execute("ROLLBACK")
             raise
         applied.append(name)
+    from spyglass.store import _rollups
+
+    _rollups.repair(conn)  # rollups a pre-0007 writer left behind
     return applied
 
 
