@@ -100,7 +100,7 @@ def _fill(store: Store, seed: int = 3) -> Data:
     avoid = (cutoff - 60 * 10**9, cutoff + 120 * 10**9)  # no span near the cut: the test's clock moves
     sent: list[Record] = []
     i = 0
-    # Three batches in time order, then late spans with old timestamps.
+    # Two batches in time order, then late spans with old timestamps (hours and days already rolled up).
     for lo, hi, n in ((base, base + 30 * HOUR, 900), (base + 30 * HOUR, base + 75 * HOUR, 900)):
         batch = [_record(rng, i + k, t) for k, t in enumerate(_starts(rng, n, lo, hi, avoid))]
         i += n
