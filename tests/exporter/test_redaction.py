@@ -278,3 +278,7 @@ def test_an_edited_history_or_a_broken_tail_is_not_taken_from_memory() -> None:
     broken = base[:-1] + ',{"role": "user", "parts": call +44 20 7946 0958]'
     assert r.redact_json(broken) == Redactor().redact_json(broken)
     assert r.redact_json(broken)[1] == ["PHONE"]
+    known = r.redact_json(extended)[0]  # remembered, with a finding: the next one takes the parsing path
+    trailing = extended[:-1] + ",]"  # a trailing comma: not JSON either
+    assert r.redact_json(trailing) == Redactor().redact_json(trailing)
+    assert json.loads(r.redact_json(extended[:-1] + ',{"role":"user","parts":[]}]')[0])[:-1] == json.loads(known)

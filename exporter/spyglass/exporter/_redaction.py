@@ -40,7 +40,7 @@ _CACHE_MIN_CHARS = 256  # shorter strings are cheaper to scan than to hash and r
 # Longer documents are mostly a conversation's re-sent history: scanned from where an earlier one ends.
 _LONG_DOC_CHARS = 3072
 _CACHE_MAX_CHARS = 2_000_000  # remembered text per redactor (a few MB), oldest forgotten first
-_DOCS_MAX_CHARS = 4_000_000  # remembered long documents (see _scan_long), oldest forgotten first
+_DOCS_MAX_CHARS = 4_000_000  # remembered long documents (see _redact_extension), oldest forgotten first
 _DOC_TAIL = 64  # characters before a cut that key a remembered document, with the cut's position
 _EXTEND_TRIES = 8  # object boundaries tried, from the end, when looking for the document a new one extends
 
@@ -109,7 +109,7 @@ class Redactor:
         self._docs_chars = 0
         # Results for values that repeat across calls (see redact_value), as text and as JSON.
         self._results: tuple[OrderedDict[str, tuple[str, tuple[str, ...]]], ...] = (OrderedDict(), OrderedDict())
-        self._results_chars = 0
+        self._results_chars = [0, 0]
 
     @property
     def detector_names(self) -> tuple[str, ...]:
@@ -264,10 +264,10 @@ class Redactor:
             cached = ((self.redact_json if as_json else self.redact_text)(text, kinds)[0], tuple(kinds))
             with self._cache_lock:
                 results[text] = cached
-                self._results_chars += len(text)
-                while self._results_chars > _CACHE_MAX_CHARS and results:
+                self._results_chars[as_json] += len(text)
+                while self._results_chars[as_json] > _CACHE_MAX_CHARS and results:
                     oldest, _ = results.popitem(last=False)
-                    self._results_chars -= len(oldest)
+                    self._results_chars[as_json] -= len(oldest)
         hits.extend(cached[1])
         return cached[0]
 
@@ -399,9 +399,10 @@ class Redactor:
         if not entry.valid:
             return None
         try:
-            if not isinstance(json.loads(tail), list):
-                return None
+            new = json.loads(tail)
         except ValueError:
+            return None
+        if not (isinstance(new, list) and new):  # "[]" would leave the document ending in ",]": not JSON
             return None
         tail_hits: list[str] = []
         tail_out = self.redact_json(tail, tail_hits)[0]
