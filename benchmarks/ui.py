@@ -300,6 +300,7 @@ def main() -> None:
             ("API stats, all time", "/api/v1/stats"),
             ("API stats, last 24 h, bucket=auto", "/api/v1/stats?since=24h&bucket=auto"),
             ("API stats, last 11 h, bucket=auto", "/api/v1/stats?since=11h&bucket=auto"),
+            ("API stats, last 11 h, bucket=30m", "/api/v1/stats?since=11h&bucket=30m"),
             ("API stats, week by model, 1h", "/api/v1/stats?group_by=model&bucket=1h"),
             ("API stats, by provider, 1d", "/api/v1/stats?group_by=provider&bucket=1d"),
             ("API stats, by service, 24 h, 1h", "/api/v1/stats?group_by=service&since=24h&bucket=1h"),

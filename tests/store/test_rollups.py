@@ -456,3 +456,18 @@ def test_rollups_a_previous_version_left_behind_are_rebuilt(tmp_path: Path, monk
         _check(store.read(queries.stats, Filters(llm=False), group_by="service"), kept, "after a downgrade")
     finally:
         store.close()
+
+
+def test_auto_buckets_are_whole_hours_from_six_hours_when_the_rollups_answer(
+    data: Data, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(queries, "EXACT_LIMIT", 0)
+    minute = 60 * 10**9
+    for hours, width in ((7, HOUR), (4, 5 * minute)):  # 4 hours from :13 touch 5 hours: 5-minute buckets
+        since = data.base + 40 * HOUR + 13 * minute
+        until = since + hours * HOUR
+        got = data.store.read(queries.stats, Filters(since_ns=since, until_ns=until), bucket="auto")
+        assert got["bucket_ns"] == width, hours
+        calls = [c for c in data.kept if c["is_llm"] and since <= c["start"] < until]
+        for b in got["buckets"]:
+            _check(b, [c for c in calls if c["start"] // width * width == b["start_ns"]], f"{hours}h {b['start']}")

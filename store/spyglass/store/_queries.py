@@ -690,7 +690,7 @@ def stats(
     When ``filters.llm`` is ``None`` the statistics cover LM calls only (requests), which is what the
     numbers mean to a reader; pass ``llm=false`` to count every span. ``failure_rate`` counts ``error``
     and ``timeout``. Groups are sorted by count, largest first. Percentiles: see :data:`EXACT_LIMIT`.
-    ``bucket="auto"`` gives about 60 buckets; over 12 hours or more, whole-hour buckets when the filters let
+    ``bucket="auto"`` gives about 60 buckets; over 6 hours or more, whole-hour buckets when the filters let
     the rollups answer (:mod:`spyglass.store._rollups`, see :func:`_rollup_stats`).
     From the spans: two scans of the (covering) statistics index, sums per (group, bucket), then latencies.
     Every read is in one transaction: the total, groups and buckets agree while spans are being written.
@@ -782,7 +782,9 @@ def _stats(conn: sqlite3.Connection, filters: Filters, group_by: str | None, buc
     return out
 
 
-_WHOLE_HOURS_FROM = 12 * 3600 * 10**9
+_WHOLE_HOURS_FROM = 6 * 3600 * 10**9
+"""``bucket=auto`` over a range this long, when the rollups answer, gives whole hours (at least 6 bars): finer
+buckets would need a pass over every span of the range (about 4 us each: 0.25 s for 63,000 spans)."""
 _HOUR_WIDTHS = tuple(h * 3600 * 10**9 for h in (1, 2, 3, 6, 12, 24, 48, 168, 720))
 _ROLLUP_FILTERS = _rollups.SLICE_DIMS
 """The filters (and groups) the rollups keep: tenant, service, model, provider, status, operation."""
@@ -928,8 +930,8 @@ def _hour_range(filters: Filters) -> tuple[int, int]:
 
 
 def _auto_width(conn: sqlite3.Connection, filters: Filters) -> int | None:
-    """``bucket=auto`` from the hours holding matching spans: whole hours over 12 hours or more (so the
-    rollups can answer), else the finer widths of :func:`parse_bucket`."""
+    """``bucket=auto`` from the hours holding matching spans: whole hours over :data:`_WHOLE_HOURS_FROM` or
+    more (so the rollups can answer), else the finer widths of :func:`parse_bucket`."""
     hour = _rollups.HOUR
     lo = _LOW if filters.since_ns is None else filters.since_ns // hour * hour
     hi = _HIGH if filters.until_ns is None else filters.until_ns
