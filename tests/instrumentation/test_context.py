@@ -209,3 +209,19 @@ def test_sdk_instrumentor_alone_stamps_llm_spans(telemetry, replay) -> None:
         inst.uninstrument()
     (span,) = telemetry.spans()
     assert stamped(span) == WHO
+
+
+def test_a_span_given_an_explicit_context_gets_that_contexts_attributes(telemetry) -> None:
+    install_context_processor(telemetry.tracer_provider)
+    tracer = telemetry.tracer_provider.get_tracer("test")
+    outer = using_attributes(user_id="u-1", tags=["a"])
+    ctx = outer.context()
+    with using_attributes(user_id="u-2", tags=["b"]):
+        tracer.start_span("explicit", context=ctx).end()  # the given context, not the current one
+        tracer.start_span("current").end()
+    explicit, current = telemetry.spans()
+    assert explicit.attributes[ext.USER_ID] == "u-1" and explicit.attributes[ext.TAGS] == ("a",)
+    assert current.attributes[ext.USER_ID] == "u-2" and current.attributes[ext.TAGS] == ("b",)
+    with outer, using_attributes(tags=["c"]):  # nested blocks still merge: tags accumulate
+        tracer.start_span("nested").end()
+    assert telemetry.spans()[-1].attributes[ext.TAGS] == ("a", "c")
