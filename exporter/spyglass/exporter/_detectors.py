@@ -3,11 +3,12 @@
 Scanning every pattern over every prompt would cost far more than encoding the span, so a detector's pattern
 runs only where it can match. With ``google-re2`` installed (the ``redaction`` extra), each detector names a
 ``candidate`` pattern that all its matches contain, and one RE2 pass over the text (a DFA, linear, in C)
-says which detectors have a candidate at all; the others are skipped. Then, and without RE2, cheap C-level
-gates and windows narrow the rest: ``bytes.translate`` profiles of the text (digits to ``0``...) with
-``in`` tests ("an SSN is 000-00-0000", "a dotted quad is 7 of [0-9.] in a row"), and small
-windows (runs of digits and separators, long ``[A-Za-z0-9_-]`` tokens, the neighbourhood of each ``@``)
-found with ``find`` in those profiles. The Python ``re`` engine only sees the few windows left.
+says which detectors have a candidate at all; the others are skipped. Without RE2 each detector's ``probe``
+does that job (:meth:`Windows.probes`): cheap C-level tests, a ``memchr`` where one character decides, else a
+``bytes.translate`` profile of the text (digits to ``0``...) and one ``in`` test ("an SSN is 000-00-0000
+with real dashes", "a dotted quad is 7 of [0-9.] in a row"). Then small windows (runs of digits and
+separators, long ``[A-Za-z0-9_-]`` tokens, the neighbourhood of each ``@``) found with ``find`` in those
+profiles narrow the rest: the Python ``re`` engine only sees the few windows left.
 """
 
 from __future__ import annotations
