@@ -298,6 +298,7 @@ def main() -> None:
     parser.add_argument("--keep-db", type=Path, default=None, help="write the database here (kept)")
     parser.add_argument("--queries", type=int, default=60)
     parser.add_argument("--skip-baseline", action="store_true", help="no plain-SQLite baseline (saves time)")
+    parser.add_argument("--phoenix", type=int, default=0, help="also send this many spans to Arize Phoenix")
     parser.add_argument("--reuse-db", type=Path, default=None, help="skip ingest: time the queries on this database")
     args = parser.parse_args()
 
@@ -386,6 +387,82 @@ def main() -> None:
     print(f"server CPU per span: {cpu_ms_per_span:.2f} ms (user + system, all threads and child processes)")
     print(f"database bytes per span: {db_mb * 1e6 / max(total, 1):,.0f}")
     _report(results, rss, db_mb)
+    if args.phoenix:
+        _phoenix(args.phoenix, tmp)
+
+
+PHOENIX_BIN = Path(__file__).resolve().parents[1] / ".ci" / ".phoenix-venv" / "bin" / "phoenix"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _phoenix(spans: int, tmp: Path) -> None:
+    """The same spans sent to ``phoenix serve`` (its own venv, SQLite): when accepted, and when persisted.
+
+    Phoenix answers an export before writing it, so its rate is the count of rows in its database over time.
+    """
+    import http.client
+
+    work = tmp / "phoenix"
+    work.mkdir()
+    port, grpc_port = _free_port(), _free_port()
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(work),
+        "PHOENIX_HOST": "127.0.0.1",
+        "PHOENIX_PORT": str(port),
+        "PHOENIX_GRPC_PORT": str(grpc_port),
+        "PHOENIX_WORKING_DIR": str(work),
+        "PHOENIX_TELEMETRY_ENABLED": "false",
+    }
+    with (work / "phoenix.log").open("wb") as log:
+        proc = subprocess.Popen([str(PHOENIX_BIN), "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            try:
+                _get(f"http://127.0.0.1:{port}/healthz")
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise SystemExit(f"phoenix did not start; see {work / 'phoenix.log'}") from None
+                time.sleep(0.5)
+        payloads = list(_batches(9, spans, seed=9))
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        t0 = time.perf_counter()
+        for payload in payloads:
+            conn.request("POST", "/v1/traces", body=payload, headers={"Content-Type": "application/x-protobuf"})
+            resp = conn.getresponse()
+            resp.read()
+            if resp.status != 200:
+                raise RuntimeError(f"phoenix: HTTP {resp.status}")
+        accepted_s = time.perf_counter() - t0
+        db = work / "phoenix.db"
+        stored = 0
+        while stored < spans and time.perf_counter() - t0 < 3600:
+            time.sleep(0.5)
+            with sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True) as ro:
+                stored = ro.execute("SELECT count(*) FROM spans").fetchone()[0]
+        persisted_s = time.perf_counter() - t0
+        size = sum(Path(f"{db}{s}").stat().st_size for s in ("", "-wal") if Path(f"{db}{s}").exists())
+        print(
+            f"phoenix: {spans:,} spans over one OTLP/HTTP sender accepted in {accepted_s:.1f} s, "
+            f"{stored:,} persisted after {persisted_s:.1f} s: {stored / persisted_s:,.0f} spans/s; "
+            f"database bytes per span: {size / max(stored, 1):,.0f}"
+        )
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
 
 
 def _queries_only(api: str, server: Any, db: Path, q: int) -> None:
