@@ -2,6 +2,7 @@
 
     python benchmarks/store.py [--spans 100000] [--http-senders 2] [--grpc-senders 1] [--keep-db PATH]
     python benchmarks/store.py --reuse-db PATH      # only the queries, on a database a run kept
+    python benchmarks/store.py --spans 40000 --pre-encode --phoenix 5000   # also Arize Phoenix, smaller load
 
 Sender processes (separate from the server) stream realistic LLM spans (about 2 KB of prompt and 2 KB of
 response as ``gen_ai`` message JSON, six models, five tenants, four services, 5 % errors, five spans per
