@@ -516,3 +516,27 @@ def test_event_data_decodes_exactly_as_json_does(text: str) -> None:
         if decoder is ATTR_EVENTS and not isinstance(expected, (int, float, str)):
             expected, got = json.dumps(expected, default=vars), json.dumps(got, default=vars)
         assert got == expected or (got != got and expected != expected)  # NaN
+
+
+def test_completion_hook_argument_sees_the_raw_http_call(telemetry, replay) -> None:
+    calls: list[dict[str, Any]] = []
+
+    class Spy:
+        spyglass_message_dicts = True
+
+        def on_completion(self, **kwargs: Any) -> None:
+            calls.append(kwargs)
+
+    inst = HttpxInstrumentor()
+    inst.instrument(tracer_provider=telemetry.tracer_provider, completion_hook=Spy())
+    try:
+        rec = recording("openai__chat-completions__stream__chat-completion-streaming__i0")
+        replay.expect(rec)
+        with httpx2.Client(base_url=replay.url) as c, c.stream("POST", rec.path, json=rec.request_body) as r:
+            r.read()
+    finally:
+        inst.uninstrument()
+    (span,) = telemetry.spans()
+    [call] = calls
+    assert call["inputs"] == json.loads(span.attributes[gen_ai.INPUT_MESSAGES])
+    assert call["outputs"] == json.loads(span.attributes[gen_ai.OUTPUT_MESSAGES])

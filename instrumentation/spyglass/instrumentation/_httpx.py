@@ -576,7 +576,7 @@ class HttpxInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Traces LLM API calls made with raw ``httpx``/``httpx2`` (see the module docstring).
 
     ``instrument(tracer_provider=, meter_provider=, logger_provider=, providers={host[:port]: provider},
-    capture=, content_max_length=)``; the environment is read here, once.
+    capture=, content_max_length=, completion_hook=)``; the environment is read here, once.
     """
 
     def instrumentation_dependencies(self) -> Collection[str]:
@@ -591,6 +591,7 @@ class HttpxInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             tracer_provider=tracer_provider,
             meter_provider=kwargs.get("meter_provider"),
             logger_provider=kwargs.get("logger_provider"),
+            completion_hook=kwargs.get("completion_hook"),
         )
         install_context_processor(tracer_provider or trace.get_tracer_provider())
         providers = {
