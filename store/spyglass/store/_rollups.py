@@ -127,26 +127,23 @@ class Acc:
 
     def add_bin(self, binned: int, agg: Sequence[Any]) -> None:
         """Add spans of one histogram bin summed in SQL (``count, errors, duration sum, max, sums...``)."""
-        n = agg[0]
-        self.n += n
-        self.errors += agg[1] or 0
-        self.dur_sum += agg[2] or 0.0
-        m = agg[3]
-        if m is not None and (self.dur_max is None or m > self.dur_max):
-            self.dur_max = m
-        sums = self.sums
-        for i in range(len(SUMS)):
-            v = agg[4 + i]
-            if v is not None:
-                current = sums[i]
-                sums[i] = v if current is None else current + v
-        self.hist[binned] = self.hist.get(binned, 0) + n
+        self._add_counts(agg)
+        self.hist[binned] = self.hist.get(binned, 0) + agg[0]
 
     def add_stored(self, row: Sequence[Any]) -> None:
         """Add a stored rollup row (:data:`VALUES`: ``n, errors, dur_sum, dur_max, sums..., hist``)."""
+        self._add_counts(row)
+        hist = self.hist
+        flat = _hist_pairs(row[4 + len(SUMS)])
+        get = hist.get
+        for b, c in zip(flat[::2], flat[1::2], strict=False):  # pairs: even length (strict costs 20 %)
+            hist[b] = get(b, 0) + c
+
+    def _add_counts(self, row: Sequence[Any]) -> None:
+        """Add ``n, errors, dur_sum, dur_max, sums...`` (the leading fields of both row shapes above)."""
         self.n += row[0]
-        self.errors += row[1]
-        self.dur_sum += row[2]
+        self.errors += row[1] or 0
+        self.dur_sum += row[2] or 0.0
         m = row[3]
         if m is not None and (self.dur_max is None or m > self.dur_max):
             self.dur_max = m
@@ -156,11 +153,6 @@ class Acc:
             if v is not None:
                 current = sums[i]
                 sums[i] = v if current is None else current + v
-        hist = self.hist
-        flat = _hist_pairs(row[4 + len(SUMS)])
-        get = hist.get
-        for b, c in zip(flat[::2], flat[1::2], strict=False):  # pairs: even length (strict costs 20 %)
-            hist[b] = get(b, 0) + c
 
     def agg(self) -> list[Any]:
         """The ``_AGG`` row of :mod:`spyglass.store._queries`: count, errors, duration sum, max, sums."""
