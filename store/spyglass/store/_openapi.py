@@ -83,6 +83,20 @@ ITEM = {
         "input_text": {"type": ["string", "null"]},
         "output_text": {"type": ["string", "null"]},
         "metadata": {"type": "object"},
+        **{
+            key: {
+                "type": ["string", "null"],
+                "description": f"where a completion hook stored the span's {what} (a URL from the span, "
+                "untrusted, never fetched by the store); set on a span's detail, and on list items of LM "
+                "calls missing a prompt or a response",
+            }
+            for key, what in (
+                ("input_messages_ref", "input messages"),
+                ("output_messages_ref", "output messages"),
+                ("system_instructions_ref", "system instructions"),
+                ("tool_definitions_ref", "tool definitions"),
+            )
+        },
     },
 }
 PAGE = {

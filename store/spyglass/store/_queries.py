@@ -18,6 +18,12 @@ returns plain JSON-able data, so one call builds the data dict of a page and of 
 An item (one span) has the columns of :mod:`spyglass.store._schema` (minus ``attributes``, ``events``,
 ``links``, ``resource_id``) plus ``timestamp`` (ISO 8601 UTC of ``start_ns``) and ``metadata`` as an object.
 
+Content a completion hook stored elsewhere: ``input_messages_ref``, ``output_messages_ref``,
+``system_instructions_ref`` and ``tool_definitions_ref`` hold the span's reference URL of each kind, or
+``None``. A span's detail always has them; list and trace items have them read (:func:`_add_refs`) for LM
+calls missing a prompt or a response, the only ones whose list row would otherwise look empty. They are
+untrusted text from the span: nothing here opens them.
+
 Percentiles are nearest-rank: the value at position ``ceil(p / 100 * n)`` of the sorted latencies, exact or
 from a fine log-scale histogram (see :data:`EXACT_LIMIT`; ``latency_ms.exact`` says which). Statistics read
 the rollups of :mod:`spyglass.store._rollups` when the filters allow (:func:`_rollup_stats`).
@@ -39,7 +45,7 @@ from typing import Any
 
 from spyglass.store import _rollups
 from spyglass.store._errors import BadRequest, NotFound
-from spyglass.store._records import normalise
+from spyglass.store._records import CONTENT_REF_KEYS, content_refs, normalise
 from spyglass.store._schema import ATTRIBUTES_SQL, DETAIL_SQL, RECORD_COLUMNS, WORD
 
 DEFAULT_LIMIT = 50
@@ -362,7 +368,25 @@ def _item(row: Sequence[Any]) -> dict[str, Any]:
     item["is_llm"] = bool(item["is_llm"])
     item["metadata"] = json.loads(item["metadata"]) if item["metadata"] else {}
     item["timestamp"] = _iso(item["start_ns"])
+    for key in CONTENT_REF_KEYS.values():
+        item[key] = None
     return item
+
+
+def _add_refs(conn: sqlite3.Connection, items: Sequence[dict[str, Any]]) -> None:
+    """Fill the content references of the LM calls among ``items`` that lack a prompt or a response."""
+    wanted = {it["id"]: it for it in items if it["is_llm"] and (it["input_text"] is None or it["output_text"] is None)}
+    if not wanted:
+        return
+    marks = ", ".join("?" * len(wanted))
+    sql = f"SELECT id, {ATTRIBUTES_SQL} FROM spans WHERE id IN ({marks})"  # noqa: S608
+    for row_id, attributes_json in conn.execute(sql, list(wanted)):
+        try:
+            attributes = json.loads(attributes_json)
+        except (TypeError, ValueError):
+            continue
+        if isinstance(attributes, dict):
+            wanted[row_id].update(content_refs(attributes))
 
 
 def _cursor_encode(sort: str, value: Any, row_id: int) -> str:
@@ -427,6 +451,7 @@ def search_spans(
     more = len(rows) > n
     rows = rows[:n]
     items = [_item(r[:-1]) for r in rows]
+    _add_refs(conn, items)
     next_cursor = _cursor_encode(sort, rows[-1][-1], rows[-1][0]) if more and rows else None
     return {"items": items, "next_cursor": next_cursor, "limit": n, "sort": sort}
 
@@ -490,6 +515,7 @@ def _add_details(conn: sqlite3.Connection, item: dict[str, Any], extra: Sequence
         resource=resource,
         input_messages=rec.input_messages,
         output_messages=rec.output_messages,
+        **rec.content_refs,
     )
 
 
@@ -529,6 +555,7 @@ def get_trace(conn: sqlite3.Connection, trace_id: str, *, tenant: str | None = N
     if not rows:
         raise NotFound(f"trace {trace_id} not found")
     items = [_item(r) for r in rows]
+    _add_refs(conn, items)
     by_id = {it["span_id"]: it for it in items}
     children: dict[str | None, list[dict[str, Any]]] = {}
     for it in items:

@@ -8,7 +8,9 @@ A span arrives in one of several conventions; :func:`normalise` reads all of the
 - the deprecated per-message events ``gen_ai.{system,user,assistant,tool}.message`` and ``gen_ai.choice``;
 - OpenLLMetry's indexed ``gen_ai.prompt.N.*`` / ``gen_ai.completion.N.*`` (and ``gen_ai.usage.prompt_tokens``);
 - OpenInference's ``llm.input_messages.N.message.*``, ``llm.token_count.*``, ``input.value``/``output.value``;
-- the anthropic SDK's own ``anthropic.messages.create`` spans (``gen_ai.*`` metadata, no content).
+- the anthropic SDK's own ``anthropic.messages.create`` spans (``gen_ai.*`` metadata, no content);
+- references to content a completion hook stored elsewhere (``gen_ai.input.messages_ref`` ...), kept as
+  :attr:`Record.content_refs` (:func:`content_refs`); the store never fetches them (they are untrusted URLs).
 
 Each message and each part is read on its own: a part that cannot be read becomes an ``unparsed`` part
 holding its text, and the rest of the message survives. Messages use the semconv shape
@@ -59,6 +61,14 @@ SERVICE_NAME = "service.name"
 LLM_OPERATIONS = frozenset({"chat", "text_completion", "generate_content", "embeddings", "completion"})
 TIMEOUT_PATTERN = re.compile(r"timeout|timed ?out|deadline", re.I)
 
+CONTENT_REF_KEYS: dict[str, str] = {
+    ga.INPUT_MESSAGES_REF: "input_messages_ref",
+    ga.OUTPUT_MESSAGES_REF: "output_messages_ref",
+    ga.SYSTEM_INSTRUCTIONS_REF: "system_instructions_ref",
+    ga.TOOL_DEFINITIONS_REF: "tool_definitions_ref",
+}
+"""The JSON field of each content reference attribute (API items and the span detail)."""
+
 STATUS_SUCCESS = "success"
 STATUS_ERROR = "error"
 STATUS_TIMEOUT = "timeout"
@@ -100,6 +110,7 @@ class Record:
     input_text: str | None = None
     output_text: str | None = None
     tool_args: str | None = None
+    content_refs: dict[str, str] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
     attributes: Attributes = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -113,6 +124,16 @@ class Record:
 
 Pricer = Callable[[Record], "tuple[float, str] | None"]
 """Prices a record without a cost: ``(usd, source)`` or ``None`` when it cannot."""
+
+
+def content_refs(attributes: Mapping[str, Any]) -> dict[str, str]:
+    """The content references a span carries, by :data:`CONTENT_REF_KEYS` field (only those present)."""
+    refs: dict[str, str] = {}
+    for name, key in CONTENT_REF_KEYS.items():
+        value = attributes.get(name)
+        if value is not None and value != "":
+            refs[key] = value if isinstance(value, str) else str(value)
+    return refs
 
 
 # --- small readers -------------------------------------------------------------------------------
@@ -580,6 +601,7 @@ def normalise(
     rec.tool_args = "\n".join(args) if args else None
 
     rec.metadata = _metadata(a)
+    rec.content_refs = content_refs(a)
 
     # Status: OTel ERROR, or error.type set, is a failure; timeouts are told apart by name.
     error_type = _str(a.get(ga.ERROR_TYPE))

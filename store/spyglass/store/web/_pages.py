@@ -36,6 +36,7 @@ from spyglass.store import _queries as q
 from spyglass.store._app import AppContext, request_tenant
 from spyglass.store._auth import COOKIE
 from spyglass.store._errors import BadRequest, Forbidden, NotFound, StoreError, error_body
+from spyglass.store._records import CONTENT_REF_KEYS
 from spyglass.store.web import _charts, _conversation, _format
 from spyglass.store.web._render import base_path, error_page, json_response, page, url
 
@@ -105,6 +106,11 @@ def _preview(item: dict[str, Any]) -> str:
     text = item.get("output_text") or item.get("input_text") or ""
     line = " ".join(text[: PREVIEW_CHARS * 2].split())
     return line.removeprefix("assistant: ")[:PREVIEW_CHARS]
+
+
+def _content_refs(item: dict[str, Any]) -> dict[str, str]:
+    """The content references an API item or span detail carries (by field name), only those set."""
+    return {key: item[key] for key in CONTENT_REF_KEYS.values() if item.get(key)}
 
 
 def _status(value: str | None) -> str:
@@ -228,6 +234,7 @@ class Pages:
                     "status": _status(item["status"]),
                     "error": item["status_message"] if item["status"] != "success" else None,
                     "preview": _preview(item),
+                    "content_refs": _content_refs(item),
                 }
             )
         next_cursor = result["next_cursor"]
@@ -361,6 +368,8 @@ class Pages:
             "duration_ms": item["duration_ms"],
             "json_url": url(request, f"/traces/{item['trace_id']}/spans/{item['span_id']}.json"),
             "attribute_count": len(attrs),
+            # Content a completion hook stored elsewhere: shown as text, never fetched (untrusted URLs).
+            "content_refs": _content_refs(detail),
             "error": _error_of(item, detail) if item["status"] != "success" else None,
             "conversation": None,
             "step": None,
