@@ -23,8 +23,9 @@ an unknown host gets the API family's provider (``openai`` for OpenAI-style path
 How it hooks in: ``Client._send_single_request`` / ``AsyncClient._send_single_request`` of both libraries,
 one level above the transport. The span starts before the request is sent and is current while it is,
 and the response's byte stream is wrapped: the bytes the application reads pass through unchanged while a
-copy is parsed (JSON, or server-sent events incrementally), so nothing is read on the application's behalf
-and the span ends when the body is fully read, the response is closed, or the read fails.
+copy is parsed (JSON, or server-sent events: split as they arrive, decoded in batches), so nothing is read
+on the application's behalf and the span ends when the body is fully read, the response is closed, or the
+read fails.
 
 Composition:
 
@@ -180,8 +181,8 @@ def _decode_one(decoder: json.JSONDecoder, text: str) -> Any:
     return value
 
 
-def _event(block: bytes) -> tuple[str, str] | None:
-    """One server-sent event's name (``""`` if none) and data text; ``None`` without data or for ``[DONE]``."""
+def _event(block: bytes) -> tuple[str, bytes] | None:
+    """One server-sent event's name (``""`` if none) and raw data; ``None`` without data or for ``[DONE]``."""
     if block.startswith(b"data:") and b"\n" not in block:
         event, data = "", block[5:].lstrip(b" ")  # the usual event: one data line, no name
     else:
@@ -196,7 +197,13 @@ def _event(block: bytes) -> tuple[str, str] | None:
         data = b"\n".join(data_lines)
     if data == b"[DONE]":
         return None
-    return event, data.decode("utf-8", "replace")
+    return event, data
+
+
+_BATCH_EVENTS = 64
+"""Events whose data waits, undecoded, before a batch is decoded (as one JSON array) and accumulated."""
+_BATCH_BYTES = 64 * 1024
+"""... or bytes of data, whichever comes first: what a long stream holds back stays bounded."""
 
 
 class _Parser:
@@ -204,10 +211,14 @@ class _Parser:
 
     __slots__ = (
         "_buffer",
+        "_datas",
         "_decoder",
         "_ended",
+        "_held",
+        "_names",
         "_pending",
         "_size",
+        "_times",
         "broken",
         "content",
         "error_type",
@@ -247,6 +258,11 @@ class _Parser:
         self._pending = b""
         """Event-stream bytes after the last complete event (events are split as bytes: a blank line never
         falls inside a UTF-8 character, so each complete event decodes on its own)."""
+        self._names: list[str] = []
+        self._datas: list[bytes] = []
+        self._times: list[float] = []
+        """Complete events not decoded yet: name, raw data, ``perf_counter()`` at arrival (see _flush)."""
+        self._held = 0
         self._size = 0
         self._ended = False
         self.broken = False
@@ -279,7 +295,7 @@ class _Parser:
         try:
             if self._decoder is not None:
                 chunk = self._decoder.decompress(chunk)
-            if self.sse:  # _take's event-stream branch, inlined: this runs on every read of a stream
+            if self.sse:
                 self._pending = self._pending + chunk if self._pending else chunk
                 self._events(final=False)
             else:
@@ -302,50 +318,68 @@ class _Parser:
             self._buffer.append(data)
 
     def _events(self, final: bool) -> None:
+        """Split the complete events off the pending bytes and queue their data, undecoded, with the time
+        each arrived; decoding waits for a batch (:meth:`_flush`): per read this is all the work done."""
         text = self._pending
         if b"\r" in text:
             text = text.replace(b"\r\n", b"\n")
         blocks = text.split(b"\n\n")
         self._pending = b"" if final else blocks.pop()
-        recorder = self.recorder
-        if not blocks or recorder is None:
+        if not blocks or self.recorder is None:
             return
-        if len(blocks) == 1:  # one event per read: what a network stream mostly delivers
-            parsed = _event(blocks[0])
-            if parsed is not None:
-                try:
-                    payload = _decode_one(self.fmt.events, parsed[1])
-                except ValueError:
-                    return
-                # StreamRecorder.chunk, inlined as in the SDK stream proxies.
-                recorder.times.append(_perf())
-                if not recorder.broken:
-                    try:
-                        recorder.acc.accumulate((parsed[0], payload))  # type: ignore[union-attr]
-                    except Exception as exc:
-                        recorder.broken = True
-                        log_once("accumulating a stream chunk", exc)
-            return
-        names: list[str] = []
-        datas: list[str] = []
+        now = _perf()
+        names, datas, times = self._names, self._datas, self._times
         for block in blocks:
-            parsed = _event(block)
-            if parsed is not None:
+            if block.startswith(b"data:") and b"\n" not in block:  # _event's usual case, inlined
+                data = block[5:].lstrip(b" ")
+                if data == b"[DONE]":
+                    continue
+                names.append("")
+            else:
+                parsed = _event(block)
+                if parsed is None:
+                    continue
                 names.append(parsed[0])
-                datas.append(parsed[1])
-        if datas:
-            chunk = recorder.chunk
-            for event, payload in zip(names, self._decode(datas), strict=True):
-                if payload is not _UNDECODABLE:
-                    chunk((event, payload))
+                data = parsed[1]
+            datas.append(data)
+            times.append(now)
+            self._held += len(data)
+            if len(datas) >= _BATCH_EVENTS or self._held >= _BATCH_BYTES:
+                self._flush()
+                names, datas, times = self._names, self._datas, self._times
 
-    def _decode(self, datas: list[str]) -> list[Any]:
-        """Each event's data as JSON (:data:`_UNDECODABLE` for one that is not). Several events that arrived
-        together are decoded as one JSON array: one decoder call instead of one per event."""
-        decode = self.fmt.events.decode
+    def _flush(self) -> None:
+        """Decode the queued events as one batch and hand them to the accumulator, in arrival order; each
+        decodable event's arrival time goes to the recorder (an undecodable one is skipped, time and all)."""
+        datas = self._datas
+        if not datas:
+            return
+        names, times = self._names, self._times
+        self._names, self._datas, self._times, self._held = [], [], [], 0
+        recorder = self.recorder
+        if recorder is None:
+            return
+        append = recorder.times.append
+        acc = recorder.acc
+        for name, payload, at in zip(names, self._decode(datas), times, strict=True):
+            if payload is _UNDECODABLE:
+                continue
+            append(at)
+            if recorder.broken:
+                continue
+            try:
+                acc.accumulate((name, payload))  # type: ignore[union-attr]
+            except Exception as exc:
+                recorder.broken = True
+                log_once("accumulating a stream chunk", exc)
+
+    def _decode(self, datas: list[bytes]) -> list[Any]:
+        """Each event's data as JSON (:data:`_UNDECODABLE` for one that is not). Several events are decoded
+        together as one JSON array: one decoder call (and one UTF-8 decode) instead of one per event."""
+        events = self.fmt.events
         if len(datas) > 1:
             try:
-                payloads = decode(f"[{','.join(datas)}]")
+                payloads = events.decode((b"[" + b",".join(datas) + b"]").decode("utf-8", "replace"))
             except ValueError:
                 pass
             else:
@@ -355,7 +389,7 @@ class _Parser:
         out: list[Any] = []
         for data in datas:
             try:
-                out.append(_decode_one(self.fmt.events, data))
+                out.append(_decode_one(events, data.decode("utf-8", "replace")))
             except ValueError:
                 out.append(_UNDECODABLE)
         return out
@@ -378,11 +412,15 @@ class _Parser:
                 log_once("parsing an LLM HTTP response", exc)
         self._ended = True
         if self.recorder is not None:
-            if not self.broken:
-                try:
+            try:
+                if not self.broken:
                     self._events(final=True)
-                except Exception as exc:
-                    log_once("parsing an LLM event stream", exc)
+            except Exception as exc:
+                log_once("parsing an LLM event stream", exc)
+            try:
+                self._flush()  # events split before a break or an abandon were seen, as they were read
+            except Exception as exc:
+                log_once("parsing an LLM event stream", exc)
             self.recorder.end(error, self.error_type)
             return
         if not self.broken and self._buffer and self.error_type is None:
