@@ -45,6 +45,10 @@ _CHAT = OperationName.CHAT.value
 _TEXT_COMPLETION = OperationName.TEXT_COMPLETION.value
 _EMBEDDINGS = OperationName.EMBEDDINGS.value
 _FETCH_RESPONSE = OperationName.FETCH_RESPONSE.value
+_OPENAI = ProviderName.OPENAI.value
+_AZURE = ProviderName.AZURE_AI_OPENAI.value
+_SERVERS_KEPT = 256
+"""(client class, base URL) pairs whose provider and server are kept per instrumentor."""
 
 _OUTPUT_TYPES = {"text": "text", "json_object": "json", "json_schema": "json"}
 
@@ -83,11 +87,13 @@ def _request_params(body: dict[str, Any], attrs: dict[str, AttributeValue]) -> N
 def _chat_usage(inv: LLMInvocation, usage: Any) -> None:
     if usage is None:
         return
-    inv.input_tokens = f(usage, "prompt_tokens")
-    inv.output_tokens = f(usage, "completion_tokens")
-    inv.cache_read_tokens = f(f(usage, "prompt_tokens_details"), "cached_tokens")
-    inv.cache_write_tokens = f(f(usage, "prompt_tokens_details"), "cache_write_tokens")
-    inv.reasoning_tokens = f(f(usage, "completion_tokens_details"), "reasoning_tokens")
+    get = om.reader(usage)
+    inv.input_tokens = get("prompt_tokens")
+    inv.output_tokens = get("completion_tokens")
+    details = get("prompt_tokens_details")
+    inv.cache_read_tokens = f(details, "cached_tokens")
+    inv.cache_write_tokens = f(details, "cache_write_tokens")
+    inv.reasoning_tokens = f(get("completion_tokens_details"), "reasoning_tokens")
 
 
 def _responses_usage(inv: LLMInvocation, usage: Any) -> None:
@@ -102,16 +108,19 @@ def _responses_usage(inv: LLMInvocation, usage: Any) -> None:
 
 
 def _common_response(inv: LLMInvocation, resp: Any) -> None:
-    rid = f(resp, "id")
+    if resp is None:
+        return
+    get = om.reader(resp)
+    rid = get("id")
     if rid and isinstance(rid, str):
         inv.response_id = rid
-    model = f(resp, "model")
+    model = get("model")
     if model and isinstance(model, str):
         inv.response_model = model
-    tier = f(resp, "service_tier")
+    tier = get("service_tier")
     if isinstance(tier, str):
         inv.attributes[gen_ai.OPENAI_RESPONSE_SERVICE_TIER] = tier
-    fp = f(resp, "system_fingerprint")
+    fp = get("system_fingerprint")
     if isinstance(fp, str):
         inv.attributes[gen_ai.OPENAI_RESPONSE_SYSTEM_FINGERPRINT] = fp
 
@@ -121,10 +130,13 @@ def _common_response(inv: LLMInvocation, resp: Any) -> None:
 
 def _on_chat(inv: LLMInvocation, resp: Any) -> None:
     _common_response(inv, resp)
-    _body_error(inv, resp)
-    choices = f(resp, "choices", ())
+    get = om.reader(resp) if resp is not None else om.absent
+    err = get("error")
+    if err is not None:
+        _body_error(inv, resp)
+    choices = get("choices") or ()
     inv.finish_reasons = [f(c, "finish_reason") or "error" for c in choices]
-    _chat_usage(inv, f(resp, "usage"))
+    _chat_usage(inv, get("usage"))
     if inv.input_messages is not None:  # content is being captured
         inv.output_messages = list(om.chat_output_messages(choices))
 
@@ -311,6 +323,7 @@ class OpenAIAdapter:
         self.tel = tel
         self.include_usage = settings.openai_stream_include_usage
         self._azure: type | None = None
+        self._servers: dict[tuple[type, int], tuple[Any, tuple[str, str | None, int | None]]] = {}
         try:
             from openai import AsyncAzureOpenAI, AzureOpenAI
 
@@ -319,10 +332,21 @@ class OpenAIAdapter:
             self._azure = None
 
     def _provider(self, client: Any) -> tuple[str, str | None, int | None]:
-        host, port = server_of(getattr(client, "base_url", None))
+        # Worked out once per client class and base URL (an immutable URL object, kept so its id stays its own).
+        url = getattr(client, "base_url", None)
+        key = (type(client), id(url))
+        kept = self._servers.get(key)
+        if kept is not None and kept[0] is url:
+            return kept[1]
+        host, port = server_of(url)
         if self._azure is not None and isinstance(client, self._azure):
-            return ProviderName.AZURE_AI_OPENAI.value, host, port
-        return provider_for_host(host, ProviderName.OPENAI.value, port), host, port
+            found = _AZURE, host, port
+        else:
+            found = provider_for_host(host, _OPENAI, port), host, port
+        if len(self._servers) >= _SERVERS_KEPT:
+            self._servers.clear()
+        self._servers[key] = (url, found)
+        return found
 
     def plan(self, client: Any, options: Any, stream: bool) -> Call | GenericCall | None:
         url: str = options.url
@@ -363,7 +387,7 @@ class OpenAIAdapter:
             streaming=streaming,
         )
         attrs = inv.attributes
-        if api is not None and provider in (ProviderName.OPENAI.value, ProviderName.AZURE_AI_OPENAI.value):
+        if api is not None and provider in (_OPENAI, _AZURE):
             attrs[gen_ai.OPENAI_API_TYPE] = api
         new_options = None
         if op == _EMBEDDINGS:

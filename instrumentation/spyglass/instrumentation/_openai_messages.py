@@ -7,7 +7,7 @@ base64 media never reaches a span: it becomes an omitted ``blob`` part (``_conte
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from spyglass.semconv import messages as m
@@ -45,6 +45,22 @@ def field(obj: Any, name: str, default: Any = None) -> Any:
         else:  # a plain object or an attribute view: properties, slots, __getattr__
             v = getattr(obj, name, None)
     return default if v is None else v
+
+
+def reader(obj: Any) -> Callable[[str], Any]:
+    """``get(name)``, the same as ``field(obj, name)`` with ``None`` for the default, for several fields of one
+    object: a dict's or a pydantic model's own ``get`` (its fields, over its extras, as :func:`field` reads
+    them), so each read is one dict lookup."""
+    if isinstance(obj, dict):
+        return obj.get
+    cls = type(obj)
+    pydantic_model = _PYDANTIC.get(cls)
+    if pydantic_model is None:
+        pydantic_model = _PYDANTIC[cls] = hasattr(cls, "__pydantic_fields__")
+    if pydantic_model:
+        extra = obj.__pydantic_extra__
+        return {**extra, **obj.__dict__}.get if extra else obj.__dict__.get
+    return lambda name: field(obj, name)
 
 
 def parse_arguments(arguments: Any) -> Any:
@@ -174,30 +190,37 @@ def chat_output_messages(choices: Any) -> list[m.OutputMessage]:
     out: list[m.OutputMessage] = []
     for choice in choices or ():
         msg = field(choice, "message")
+        get = reader(msg) if msg is not None else absent
         parts: list[m.Part] = []
-        reasoning = field(msg, "reasoning_content")
+        reasoning = get("reasoning_content")
         if reasoning:
             parts.append(m.reasoning(reasoning))
-        content = field(msg, "content")
+        content = get("content")
         if content:
             parts.append(m.text(content))
-        if field(msg, "refusal"):
-            parts.append(m.text(field(msg, "refusal")))
-        for call in field(msg, "tool_calls", ()) or ():
+        refusal = get("refusal")
+        if refusal:
+            parts.append(m.text(refusal))
+        for call in get("tool_calls") or ():
             fn = field(call, "function")
             parts.append(m.tool_call(field(fn, "name", ""), parse_arguments(field(fn, "arguments")), field(call, "id")))
-        fc = field(msg, "function_call")
+        fc = get("function_call")
         if fc:
             parts.append(m.tool_call(field(fc, "name", ""), parse_arguments(field(fc, "arguments")), None))
         reason = field(choice, "finish_reason")
         out.append(
             m.output_message(
-                field(msg, "role", "assistant"),
+                get("role") or "assistant",
                 parts,
                 FINISH_REASON_MAP.get(reason, reason) if reason else FinishReason.ERROR.value,
             )
         )
     return out
+
+
+def absent(name: str) -> Any:
+    """The :func:`reader` of ``None``: every field missing."""
+    return None
 
 
 def completion_output_messages(choices: Any) -> list[m.OutputMessage]:
