@@ -26,7 +26,8 @@ repeat from call to call. So the lookup is done once per attribute set:
   when exemplars are wanted, gets one ``Measurement`` per value through its ``aggregate``, as the SDK
   passes them;
 - exemplars: the exemplar filter is asked once per call (the built-in filters do not look at the value,
-  and the points of a batch share the time and context).
+  and the points of a batch share the time and context); :func:`record_points` asks it once for all the
+  points of an LM call.
 
 This reads private SDK structures, so it is used only where they are exactly as expected: the SDK's own
 histogram class (``record`` not overridden), one of the built-in exemplar filters, the SDK internals
@@ -40,7 +41,7 @@ from __future__ import annotations
 import logging
 import math
 from bisect import bisect_left
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from time import time_ns
 from typing import Any
 
@@ -82,24 +83,38 @@ _kept: dict[tuple[int, int], tuple[Any, Mapping[str, AttributeValue], Any, list[
 
 def record(histogram: Histogram, value: float, attributes: Mapping[str, AttributeValue]) -> None:
     """``histogram.record(value, attributes)``; see the module docstring."""
-    record_batch(histogram, (value,), attributes)
+    _record(histogram, (value,), attributes, [])
 
 
 def record_batch(histogram: Histogram, values: Sequence[float], attributes: Mapping[str, AttributeValue]) -> None:
     """``histogram.record(v, attributes)`` for each of ``values``; see the module docstring."""
+    _record(histogram, values, attributes, [])
+
+
+def record_points(points: Iterable[tuple[Histogram, Sequence[float], Mapping[str, AttributeValue]]]) -> None:
+    """:func:`record_batch` for each ``(histogram, values, attributes)``, in order, as the points of one call:
+    they share the time and the context, so the exemplar filter is asked once for all of them."""
+    shared: list[Any] = []
+    for histogram, values, attributes in points:
+        _record(histogram, values, attributes, shared)
+
+
+def _record(
+    hist: Histogram, values: Sequence[float], attributes: Mapping[str, AttributeValue], shared: list[Any]
+) -> None:
     if not values:
         return
     global _failed
     done = 0
-    if _FAST and not _failed and _is_sdk_histogram(histogram):
+    if _FAST and not _failed and _is_sdk_histogram(hist):
         try:
-            done = _record_fast(histogram, values, attributes)
+            done = _record_fast(hist, values, attributes, shared)
         except Exception:
             # Never again in this process: every later point takes the public path.
             _failed = True
             _log.warning("spyglass: fast histogram recording failed; using Histogram.record", exc_info=True)
     for value in values[done:]:
-        histogram.record(value, attributes)
+        hist.record(value, attributes)
 
 
 _SDK_TYPES: dict[type, bool] = {}
@@ -114,8 +129,12 @@ def _is_sdk_histogram(histogram: Any) -> bool:
     return known
 
 
-def _record_fast(hist: Any, values: Sequence[float], attributes: Mapping[str, AttributeValue]) -> int:
-    """Record what it can; returns how many of ``values`` (from the start) are recorded."""
+def _record_fast(
+    hist: Any, values: Sequence[float], attributes: Mapping[str, AttributeValue], shared: list[Any]
+) -> int:
+    """Record what it can; returns how many of ``values`` (from the start) are recorded.
+
+    ``shared`` is ``[exemplar filter, time, context, sample]`` of the call's earlier points, or empty."""
     if not hist._is_enabled():
         return 0
     for v in values:
@@ -142,9 +161,13 @@ def _record_fast(hist: Any, values: Sequence[float], attributes: Mapping[str, At
     else:
         targets = kept[3]
     rest = values[done:] if done else values
-    now = time_ns()
-    context = get_current()
-    sample = bool(exemplar_filter.should_sample(rest[0], now, attributes, context))
+    if shared and shared[0] is exemplar_filter:
+        now, context, sample = shared[1], shared[2], shared[3]
+    else:
+        now = time_ns()
+        context = get_current()
+        sample = bool(exemplar_filter.should_sample(rest[0], now, attributes, context))
+        shared[:] = (exemplar_filter, now, context, sample)
     for match, key, attrs in targets:
         if match._reset_on_collect:
             # A delta collection swaps the aggregations out under this lock: hold it while adding.
