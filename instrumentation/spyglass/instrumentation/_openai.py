@@ -57,31 +57,47 @@ f = om.field
 
 def _request_params(body: dict[str, Any], attrs: dict[str, AttributeValue]) -> None:
     """Request parameters common to the OpenAI inference APIs, by semconv name."""
-    set_float(attrs, gen_ai.REQUEST_TEMPERATURE, body.get("temperature"))
-    set_float(attrs, gen_ai.REQUEST_TOP_P, body.get("top_p"))
-    max_tokens = first_number(body.get("max_completion_tokens"), body.get("max_tokens"), body.get("max_output_tokens"))
-    set_int(attrs, gen_ai.REQUEST_MAX_TOKENS, max_tokens)
-    set_float(attrs, gen_ai.REQUEST_FREQUENCY_PENALTY, body.get("frequency_penalty"))
-    set_float(attrs, gen_ai.REQUEST_PRESENCE_PENALTY, body.get("presence_penalty"))
-    set_int(attrs, gen_ai.REQUEST_SEED, body.get("seed"))
-    v = body.get("n")
-    if is_number(v) and v != 1:
+    # A request sets few of these: the setters run only for a value that is there (each is a call or two).
+    get = body.get
+    v = get("temperature")
+    if v is not None:
+        set_float(attrs, gen_ai.REQUEST_TEMPERATURE, v)
+    v = get("top_p")
+    if v is not None:
+        set_float(attrs, gen_ai.REQUEST_TOP_P, v)
+    a, b, c = get("max_completion_tokens"), get("max_tokens"), get("max_output_tokens")
+    if a is not None or b is not None or c is not None:
+        set_int(attrs, gen_ai.REQUEST_MAX_TOKENS, first_number(a, b, c))
+    v = get("frequency_penalty")
+    if v is not None:
+        set_float(attrs, gen_ai.REQUEST_FREQUENCY_PENALTY, v)
+    v = get("presence_penalty")
+    if v is not None:
+        set_float(attrs, gen_ai.REQUEST_PRESENCE_PENALTY, v)
+    v = get("seed")
+    if v is not None:
+        set_int(attrs, gen_ai.REQUEST_SEED, v)
+    v = get("n")
+    if v is not None and is_number(v) and v != 1:
         attrs[gen_ai.REQUEST_CHOICE_COUNT] = int(v)
-    set_stop_sequences(attrs, body.get("stop"))
-    v = body.get("reasoning_effort")
+    v = get("stop")
+    if v is not None:
+        set_stop_sequences(attrs, v)
+    v = get("reasoning_effort")
     if v is None:
-        v = f(body.get("reasoning"), "effort")
+        v = f(get("reasoning"), "effort")
     if isinstance(v, str):
         attrs[gen_ai.REQUEST_REASONING_LEVEL] = v
-    v = body.get("service_tier")
+    v = get("service_tier")
     if isinstance(v, str) and v != "auto":
         attrs[gen_ai.OPENAI_REQUEST_SERVICE_TIER] = v
-    fmt = body.get("response_format")
+    fmt = get("response_format")
     if fmt is None:
-        fmt = f(body.get("text"), "format")
-    kind = f(fmt, "type") if fmt is not None and not isinstance(fmt, type) else ("json" if fmt is not None else None)
-    if isinstance(kind, str):
-        attrs[gen_ai.OUTPUT_TYPE] = _OUTPUT_TYPES.get(kind, kind)
+        fmt = f(get("text"), "format")
+    if fmt is not None:
+        kind = "json" if isinstance(fmt, type) else f(fmt, "type")
+        if isinstance(kind, str):
+            attrs[gen_ai.OUTPUT_TYPE] = _OUTPUT_TYPES.get(kind, kind)
 
 
 def _chat_usage(inv: LLMInvocation, usage: Any) -> None:
