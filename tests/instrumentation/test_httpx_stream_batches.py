@@ -63,7 +63,7 @@ async def run(
     client: str,
     mode: str,
     *,
-    batch: int = _httpx._BATCH_EVENTS,
+    batch: int = _httpx._BATCH_READS,
     stop_after: int | None = None,
     fail_after: int | None = None,
     drop: bool = False,
@@ -72,8 +72,8 @@ async def run(
     tel = Telemetry()
     inst = HttpxInstrumentor()
     inst.instrument(tracer_provider=tel.tracer_provider, meter_provider=tel.meter_provider)
-    old = _httpx._BATCH_EVENTS
-    _httpx._BATCH_EVENTS = batch
+    old = _httpx._BATCH_READS
+    _httpx._BATCH_READS = batch
     lib = httpx if client.startswith("httpx-") else httpx2
     is_async = client.endswith("async")
     reads = _reads(rec, mode)
@@ -119,7 +119,7 @@ async def run(
         (span,) = tel.spans()
         return span, _metrics(tel), b"".join(got)
     finally:
-        _httpx._BATCH_EVENTS = old
+        _httpx._BATCH_READS = old
         inst.uninstrument()
         tel.shutdown()
 
@@ -215,15 +215,15 @@ def test_a_long_stream_holds_back_a_bounded_batch(size: int) -> None:
             with c.stream("POST", "/v1/chat/completions", json=request) as r:
                 parser = r.stream._parser
                 for i, _ in enumerate(r.iter_raw(), 1):
-                    held_events = max(held_events, len(parser._datas))
+                    held_events = max(held_events, len(parser._reads))
                     held_bytes = max(held_bytes, parser._held)
                     if i <= count:  # every event read so far is either decoded or held back
-                        assert len(parser.recorder.times) + len(parser._datas) == i
+                        assert len(parser.recorder.times) + len(parser._reads) == i
         (span,) = tel.spans()
     finally:
         inst.uninstrument()
         tel.shutdown()
-    assert held_events < _httpx._BATCH_EVENTS and held_bytes < _httpx._BATCH_BYTES
+    assert held_events < _httpx._BATCH_READS and held_bytes < _httpx._BATCH_BYTES
     if size > 1:
         assert held_events < _httpx._BATCH_BYTES // size + 1  # the byte bound flushed first
     assert span.attributes[ext.STREAM_CHUNK_COUNT] == count
@@ -231,3 +231,34 @@ def test_a_long_stream_holds_back_a_bounded_batch(size: int) -> None:
     text = output["parts"][0]["content"]
     assert text == "x" * count if size == 1 else set(text) == {"x"}  # (5 MB of text is cut to the content limit)
     assert output["finish_reason"] == "stop"
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"], ids=["lf", "crlf"])
+def test_each_event_keeps_the_time_of_the_read_that_completed_it(monkeypatch, newline: str) -> None:
+    """Events are split and decoded later, but each keeps its read's time (time to first chunk, intervals)."""
+    clock = iter(range(1, 100))
+    monkeypatch.setattr(_httpx, "_perf", lambda: float(next(clock)))
+    nl = newline.encode()
+    reads = [
+        b'data: {"a": 1}' + nl + nl + b'data: {"b"',  # completes the first event; the second starts
+        b": 2}" + nl,  # half of the second one's blank line
+        nl + b'data: {"c": 3}' + nl + nl + b"event: x" + nl + b'data: {"d": 4}' + nl + nl,  # three complete here
+        b"data: not json" + nl + nl + b"data: [DONE]" + nl + nl,
+    ]
+
+    def handler(request: Any) -> Any:
+        return httpx2.Response(200, content=iter(reads), headers={"content-type": "text/event-stream"})
+
+    tel = Telemetry()
+    inst = HttpxInstrumentor()
+    inst.instrument(tracer_provider=tel.tracer_provider)
+    try:
+        with httpx2.Client(transport=httpx2.MockTransport(handler), base_url="https://api.openai.com") as c:
+            request = {"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+            with c.stream("POST", "/v1/chat/completions", json=request) as r:
+                parser = r.stream._parser
+                assert b"".join(r.iter_raw()) == b"".join(reads)
+    finally:
+        inst.uninstrument()
+        tel.shutdown()
+    assert parser.recorder.times == [1.0, 3.0, 3.0, 3.0]  # reads 1..4 were timed 1..4; bad JSON is no chunk

@@ -46,7 +46,9 @@ import logging
 import os
 import time
 import zlib
+from bisect import bisect_right
 from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping
+from itertools import accumulate
 from typing import Any
 
 import wrapt
@@ -200,10 +202,28 @@ def _event(block: bytes) -> tuple[str, bytes] | None:
     return event, data
 
 
-_BATCH_EVENTS = 64
-"""Events whose data waits, undecoded, before a batch is decoded (as one JSON array) and accumulated."""
+def _collect(blocks: list[bytes], at: list[float], names: list[str], datas: list[bytes], times: list[float]) -> None:
+    """Append each block's event (name, raw data, time) to the three lists; blocks without data are skipped."""
+    for block, t in zip(blocks, at, strict=True):
+        if block.startswith(b"data:") and b"\n" not in block:  # _event's usual case, inlined
+            data = block[5:].lstrip(b" ")
+            if data == b"[DONE]":
+                continue
+            names.append("")
+        else:
+            parsed = _event(block)
+            if parsed is None:
+                continue
+            names.append(parsed[0])
+            data = parsed[1]
+        datas.append(data)
+        times.append(t)
+
+
+_BATCH_READS = 64
+"""Event-stream reads held, unparsed, before they are split into events, decoded and accumulated as a batch..."""
 _BATCH_BYTES = 64 * 1024
-"""... or bytes of data, whichever comes first: what a long stream holds back stays bounded."""
+"""... or bytes held, whichever comes first: what a long stream holds back stays bounded."""
 
 
 class _Parser:
@@ -211,14 +231,13 @@ class _Parser:
 
     __slots__ = (
         "_buffer",
-        "_datas",
         "_decoder",
         "_ended",
         "_held",
-        "_names",
         "_pending",
+        "_read_times",
+        "_reads",
         "_size",
-        "_times",
         "broken",
         "content",
         "error_type",
@@ -258,10 +277,9 @@ class _Parser:
         self._pending = b""
         """Event-stream bytes after the last complete event (events are split as bytes: a blank line never
         falls inside a UTF-8 character, so each complete event decodes on its own)."""
-        self._names: list[str] = []
-        self._datas: list[bytes] = []
-        self._times: list[float] = []
-        """Complete events not decoded yet: name, raw data, ``perf_counter()`` at arrival (see _flush)."""
+        self._reads: list[bytes] = []
+        self._read_times: list[float] = []
+        """Event-stream reads not looked at yet, and the ``perf_counter()`` at each (see :meth:`_flush`)."""
         self._held = 0
         self._size = 0
         self._ended = False
@@ -295,9 +313,12 @@ class _Parser:
         try:
             if self._decoder is not None:
                 chunk = self._decoder.decompress(chunk)
-            if self.sse:
-                self._pending = self._pending + chunk if self._pending else chunk
-                self._events(final=False)
+            if self.sse:  # per read, only keep the bytes and the time: the rest waits for a batch
+                self._reads.append(chunk)
+                self._read_times.append(_perf())
+                self._held += len(chunk)
+                if len(self._reads) >= _BATCH_READS or self._held >= _BATCH_BYTES:
+                    self._flush()
             else:
                 self._take(chunk)
         except Exception as exc:
@@ -306,8 +327,8 @@ class _Parser:
 
     def _take(self, data: bytes) -> None:
         if self.sse:
-            self._pending = self._pending + data if self._pending else data
-            self._events(final=False)
+            self._reads.append(data)
+            self._read_times.append(_perf())
             return
         self._size += len(data)
         if self._size > _MAX_BODY:
@@ -317,47 +338,44 @@ class _Parser:
         if data:
             self._buffer.append(data)
 
-    def _events(self, final: bool) -> None:
-        """Split the complete events off the pending bytes and queue their data, undecoded, with the time
-        each arrived; decoding waits for a batch (:meth:`_flush`): per read this is all the work done."""
-        text = self._pending
-        if b"\r" in text:
-            text = text.replace(b"\r\n", b"\n")
-        blocks = text.split(b"\n\n")
-        self._pending = b"" if final else blocks.pop()
-        if not blocks or self.recorder is None:
-            return
-        now = _perf()
-        names, datas, times = self._names, self._datas, self._times
-        for block in blocks:
-            if block.startswith(b"data:") and b"\n" not in block:  # _event's usual case, inlined
-                data = block[5:].lstrip(b" ")
-                if data == b"[DONE]":
-                    continue
-                names.append("")
-            else:
-                parsed = _event(block)
-                if parsed is None:
-                    continue
-                names.append(parsed[0])
-                data = parsed[1]
-            datas.append(data)
-            times.append(now)
-            self._held += len(data)
-            if len(datas) >= _BATCH_EVENTS or self._held >= _BATCH_BYTES:
-                self._flush()
-                names, datas, times = self._names, self._datas, self._times
-
-    def _flush(self) -> None:
-        """Decode the queued events as one batch and hand them to the accumulator, in arrival order; each
-        decodable event's arrival time goes to the recorder (an undecodable one is skipped, time and all)."""
-        datas = self._datas
-        if not datas:
-            return
-        names, times = self._names, self._times
-        self._names, self._datas, self._times, self._held = [], [], [], 0
+    def _flush(self, final: bool = False) -> None:
+        """Split the held reads into events, decode them as one batch and hand them to the accumulator in
+        order. Each event keeps the time of the read that completed it (its blank line), as if it had been
+        handled then; with ``final``, what is left after the last blank line is an event too (time: now)."""
+        reads, read_times = self._reads, self._read_times
+        self._reads, self._read_times, self._held = [], [], 0
         recorder = self.recorder
         if recorder is None:
+            return
+        names: list[str] = []
+        datas: list[bytes] = []
+        times: list[float] = []
+        text = self._pending + b"".join(reads) if self._pending else b"".join(reads)
+        if b"\r" in text:  # CRLF line ends: split read by read, as they came (the rare case)
+            pending = self._pending
+            for read, at in zip(reads, read_times, strict=True):
+                pending = pending + read if pending else read
+                if b"\r" in pending:
+                    pending = pending.replace(b"\r\n", b"\n")
+                blocks = pending.split(b"\n\n")
+                pending = blocks.pop()
+                _collect(blocks, [at] * len(blocks), names, datas, times)
+            self._pending = pending
+        else:
+            blocks = text.split(b"\n\n")
+            self._pending = blocks.pop()
+            if blocks:
+                ends = list(accumulate(map(len, reads), initial=len(text) - sum(map(len, reads))))[1:]
+                at_end: list[float] = []
+                pos = -1
+                for block in blocks:
+                    pos += len(block) + 2  # the last byte of the block's blank line
+                    at_end.append(read_times[bisect_right(ends, pos)])
+                _collect(blocks, at_end, names, datas, times)
+        if final and self._pending:
+            _collect([self._pending], [_perf()], names, datas, times)
+            self._pending = b""
+        if not datas:
             return
         append = recorder.times.append
         acc = recorder.acc
@@ -413,12 +431,9 @@ class _Parser:
         self._ended = True
         if self.recorder is not None:
             try:
-                if not self.broken:
-                    self._events(final=True)
-            except Exception as exc:
-                log_once("parsing an LLM event stream", exc)
-            try:
-                self._flush()  # events split before a break or an abandon were seen, as they were read
+                # Reads held back are events the application has seen, even after a break or an abandon;
+                # a last event without its blank line only counts when the body was read to its end.
+                self._flush(final=not self.broken)
             except Exception as exc:
                 log_once("parsing an LLM event stream", exc)
             self.recorder.end(error, self.error_type)
