@@ -33,8 +33,8 @@ from spyglass.semconv.values import FinishReason, OperationName, ProviderName
 from ._config import load_settings
 from ._content import blob_part
 from ._openai import _raw_types, _version
+from ._openai_messages import absent, or_default, parse_arguments, reader
 from ._openai_messages import field as f
-from ._openai_messages import parse_arguments
 from ._providers import provider_for_host, server_of
 from ._sdk import Call, GenericCall, full_path, route_template
 from ._telemetry import LLMInvocation, LLMTelemetry
@@ -186,38 +186,40 @@ def _content(inv: LLMInvocation, body: dict[str, Any]) -> None:
 def _usage(inv: LLMInvocation, usage: Any) -> None:
     if usage is None:
         return
-    base = f(usage, "input_tokens")
-    read = f(usage, "cache_read_input_tokens")
-    write = f(usage, "cache_creation_input_tokens")
+    get = reader(usage)
+    base = get("input_tokens")
+    read = get("cache_read_input_tokens")
+    write = get("cache_creation_input_tokens")
     if base is not None or read is not None or write is not None:
         inv.input_tokens = (base or 0) + (read or 0) + (write or 0)
     if read is not None:
         inv.cache_read_tokens = read
     if write is not None:
         inv.cache_write_tokens = write
-    out = f(usage, "output_tokens")
+    out = get("output_tokens")
     if out is not None:
         inv.output_tokens = out
-    thinking = f(f(usage, "output_tokens_details"), "thinking_tokens")
+    thinking = f(get("output_tokens_details"), "thinking_tokens")
     if thinking:
         inv.reasoning_tokens = thinking
 
 
 def _on_message(inv: LLMInvocation, msg: Any) -> None:
-    rid = f(msg, "id")
+    get = reader(msg) if msg is not None else absent
+    rid = get("id")
     if isinstance(rid, str):
         inv.response_id = rid
-    model = f(msg, "model")
+    model = get("model")
     if isinstance(model, str):
         inv.response_model = model
-    reason = f(msg, "stop_reason")
+    reason = get("stop_reason")
     inv.finish_reasons = [reason or "error"]
-    _usage(inv, f(msg, "usage"))
+    _usage(inv, get("usage"))
     if inv.input_messages is not None:
         inv.output_messages = [
             m.output_message(
-                f(msg, "role", "assistant"),
-                _block_parts(f(msg, "content", ())),
+                or_default(get("role"), "assistant"),
+                _block_parts(or_default(get("content"), ())),
                 _finish(reason),
             )
         ]

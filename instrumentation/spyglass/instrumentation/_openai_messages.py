@@ -210,12 +210,17 @@ def chat_output_messages(choices: Any) -> list[m.OutputMessage]:
         reason = field(choice, "finish_reason")
         out.append(
             m.output_message(
-                get("role") or "assistant",
+                or_default(get("role"), "assistant"),
                 parts,
                 FINISH_REASON_MAP.get(reason, reason) if reason else FinishReason.ERROR.value,
             )
         )
     return out
+
+
+def or_default(value: Any, default: Any) -> Any:
+    """:func:`field`'s default for a :func:`reader`'s value: only instead of ``None`` (an empty string stays)."""
+    return default if value is None else value
 
 
 def absent(name: str) -> Any:
