@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -540,3 +541,51 @@ def test_completion_hook_argument_sees_the_raw_http_call(telemetry, replay) -> N
     [call] = calls
     assert call["inputs"] == json.loads(span.attributes[gen_ai.INPUT_MESSAGES])
     assert call["outputs"] == json.loads(span.attributes[gen_ai.OUTPUT_MESSAGES])
+
+
+def _deepseek_reasoning_stream() -> Recording:
+    """The recorded DeepSeek stream with ``reasoning_content`` added to its first two content deltas.
+
+    Derived: DeepSeek's reasoner streams its reasoning as a ``reasoning_content`` delta field before the
+    answer, and none of the recordings in ``tests/fixtures`` has one; the rest is the recording as sent.
+    """
+    rec = recording("deepseek__chat-completions__stream__chat-streaming-metrics__i0")
+    events, added = [], 0
+    for event in rec.events():
+        data = event.strip().removeprefix("data: ")
+        if data != "[DONE]":
+            obj = json.loads(data)
+            delta = obj["choices"][0]["delta"] if obj.get("choices") else {}
+            if delta.get("content") and added < 2:
+                delta["reasoning_content"] = f"Step {added}. "
+                added += 1
+            data = json.dumps(obj)
+        events.append(f"data: {data}\n\n")
+    assert added == 2
+    return dataclasses.replace(rec, body="".join(events))
+
+
+def test_deepseek_reasoning_deltas_at_both_levels(telemetry, replay) -> None:
+    from spyglass.instrumentation import OpenAIInstrumentor
+
+    from .llm_support import openai_client
+
+    rec = _deepseek_reasoning_stream()
+    outputs = {}
+    for level, inst in (("http", HttpxInstrumentor()), ("sdk", OpenAIInstrumentor())):
+        inst.instrument(tracer_provider=telemetry.tracer_provider)
+        try:
+            replay.expect(rec)
+            if level == "http":
+                with httpx2.Client(base_url=replay.url) as c, c.stream("POST", rec.path, json=rec.request_body) as r:
+                    r.read()
+            else:
+                for _ in openai_client(replay, rec).chat.completions.create(**rec.request_body):
+                    pass
+        finally:
+            inst.uninstrument()
+        (span,) = [s for s in telemetry.spans() if s.attributes.get(gen_ai.OUTPUT_MESSAGES)]
+        outputs[level] = json.loads(span.attributes[gen_ai.OUTPUT_MESSAGES])
+        telemetry.exporter.clear()
+    assert {"type": "reasoning", "content": "Step 0. Step 1. "} in outputs["http"][0]["parts"]
+    assert outputs["http"] == outputs["sdk"]

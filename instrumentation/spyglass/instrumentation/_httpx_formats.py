@@ -66,6 +66,12 @@ class Obj:
     def get(self, name: str, default: Any = None) -> Any:
         return self.__dict__.get(name, default)
 
+    @property
+    def __pydantic_extra__(self) -> dict[str, Any]:
+        # The accumulators read provider extensions (DeepSeek's ``reasoning_content`` delta) from a pydantic
+        # model's extras; every field of a wire object came off the wire, so all of them serve.
+        return self.__dict__
+
     def model_dump(self, **_: Any) -> dict[str, Any]:
         return {k: _plain(v) for k, v in self.__dict__.items()}
 
@@ -75,7 +81,6 @@ class Obj:
 # ``__getattr__`` call, which was most of the cost of accumulating one event. A field present on the wire is
 # in the instance ``__dict__`` and wins, so nothing reads differently.
 for _name in (
-    "__pydantic_extra__",
     "choices",
     "content",
     "content_block",
