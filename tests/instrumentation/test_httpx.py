@@ -250,16 +250,21 @@ def test_non_llm_requests_are_left_alone(instrumented, replay) -> None:
     assert match_route("GET", "/v1/chat/completions") is None
 
 
-def test_no_content_mode_records_no_messages(telemetry, replay) -> None:
+def _stream_once(telemetry: Any, replay: Any, rec: Recording, **instrument: Any) -> None:
+    """One recorded stream through raw httpx2 with only the HTTP-level instrumentor on."""
     inst = HttpxInstrumentor()
-    inst.instrument(tracer_provider=telemetry.tracer_provider, capture="NO_CONTENT")
+    inst.instrument(tracer_provider=telemetry.tracer_provider, **instrument)
     try:
-        rec = recording("openai__chat-completions__stream__chat-completion-streaming__i0")
         replay.expect(rec)
         with httpx2.Client(base_url=replay.url) as c, c.stream("POST", rec.path, json=rec.request_body) as r:
             r.read()
     finally:
         inst.uninstrument()
+
+
+def test_no_content_mode_records_no_messages(telemetry, replay) -> None:
+    rec = recording("openai__chat-completions__stream__chat-completion-streaming__i0")
+    _stream_once(telemetry, replay, rec, capture="NO_CONTENT")
     (span,) = telemetry.spans()
     assert not set(span.attributes) & set(gen_ai.CONTENT_ATTRIBUTES)
     assert span.attributes[gen_ai.RESPONSE_FINISH_REASONS]
@@ -528,15 +533,8 @@ def test_completion_hook_argument_sees_the_raw_http_call(telemetry, replay) -> N
         def on_completion(self, **kwargs: Any) -> None:
             calls.append(kwargs)
 
-    inst = HttpxInstrumentor()
-    inst.instrument(tracer_provider=telemetry.tracer_provider, completion_hook=Spy())
-    try:
-        rec = recording("openai__chat-completions__stream__chat-completion-streaming__i0")
-        replay.expect(rec)
-        with httpx2.Client(base_url=replay.url) as c, c.stream("POST", rec.path, json=rec.request_body) as r:
-            r.read()
-    finally:
-        inst.uninstrument()
+    rec = recording("openai__chat-completions__stream__chat-completion-streaming__i0")
+    _stream_once(telemetry, replay, rec, completion_hook=Spy())
     (span,) = telemetry.spans()
     [call] = calls
     assert call["inputs"] == json.loads(span.attributes[gen_ai.INPUT_MESSAGES])
