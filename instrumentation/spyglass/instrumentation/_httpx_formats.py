@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from spyglass.instrumentation._params import set_float, set_int, set_stop_sequences
+from spyglass.instrumentation._params import set_int, set_sampling, set_stop_sequences
 from spyglass.semconv import gen_ai
 from spyglass.semconv import messages as m
 from spyglass.semconv.values import OperationName, OutputType
@@ -324,17 +324,14 @@ def _gemini_role(role: Any) -> str:
     return "assistant" if role == "model" else str(role or "user")
 
 
+_GEMINI_SAMPLING = ("temperature", "topP", "topK", "maxOutputTokens", "seed", "frequencyPenalty", "presencePenalty")
+
+
 def _gemini_request(body: Any, inv: LLMInvocation, content: bool) -> None:
     body = _d(body)
     cfg = _d(body.get("generationConfig") or body.get("generation_config"))
     a = gen_ai
-    set_float(inv.attributes, a.REQUEST_TEMPERATURE, cfg.get("temperature"))
-    set_float(inv.attributes, a.REQUEST_TOP_P, cfg.get("topP"))
-    set_int(inv.attributes, a.REQUEST_TOP_K, cfg.get("topK"))
-    set_int(inv.attributes, a.REQUEST_MAX_TOKENS, cfg.get("maxOutputTokens"))
-    set_int(inv.attributes, a.REQUEST_SEED, cfg.get("seed"))
-    set_float(inv.attributes, a.REQUEST_FREQUENCY_PENALTY, cfg.get("frequencyPenalty"))
-    set_float(inv.attributes, a.REQUEST_PRESENCE_PENALTY, cfg.get("presencePenalty"))
+    set_sampling(inv.attributes, cfg, _GEMINI_SAMPLING)
     count = _int(cfg.get("candidateCount"))
     if count is not None and count != 1:
         inv.attributes[a.REQUEST_CHOICE_COUNT] = count
@@ -474,16 +471,12 @@ def _cohere_message(msg: Any, output: bool = False) -> list[m.Part]:
     return parts
 
 
+_COHERE_SAMPLING = ("temperature", "p", "k", "max_tokens", "seed", "frequency_penalty", "presence_penalty")
+
+
 def _cohere_request(body: Any, inv: LLMInvocation, content: bool) -> None:
     body = _d(body)
-    a = gen_ai
-    set_float(inv.attributes, a.REQUEST_TEMPERATURE, body.get("temperature"))
-    set_float(inv.attributes, a.REQUEST_TOP_P, body.get("p"))
-    set_int(inv.attributes, a.REQUEST_TOP_K, body.get("k"))
-    set_int(inv.attributes, a.REQUEST_MAX_TOKENS, body.get("max_tokens"))
-    set_int(inv.attributes, a.REQUEST_SEED, body.get("seed"))
-    set_float(inv.attributes, a.REQUEST_FREQUENCY_PENALTY, body.get("frequency_penalty"))
-    set_float(inv.attributes, a.REQUEST_PRESENCE_PENALTY, body.get("presence_penalty"))
+    set_sampling(inv.attributes, body, _COHERE_SAMPLING)
     set_stop_sequences(inv.attributes, body.get("stop_sequences"))
     if not content:
         return

@@ -8,6 +8,7 @@ raw JSON (where ``"temperature": 1`` arrives as an ``int``).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any, TypeGuard
 
 from opentelemetry.util.types import AttributeValue
@@ -45,3 +46,21 @@ def set_stop_sequences(attrs: Attributes, value: Any) -> None:
         attrs[gen_ai.REQUEST_STOP_SEQUENCES] = [value]
     elif isinstance(value, (list, tuple)) and value:
         attrs[gen_ai.REQUEST_STOP_SEQUENCES] = [str(s) for s in value]
+
+
+_SAMPLING: tuple[tuple[str, Callable[[Attributes, str, Any], None]], ...] = (
+    (gen_ai.REQUEST_TEMPERATURE, set_float),
+    (gen_ai.REQUEST_TOP_P, set_float),
+    (gen_ai.REQUEST_TOP_K, set_int),
+    (gen_ai.REQUEST_MAX_TOKENS, set_int),
+    (gen_ai.REQUEST_SEED, set_int),
+    (gen_ai.REQUEST_FREQUENCY_PENALTY, set_float),
+    (gen_ai.REQUEST_PRESENCE_PENALTY, set_float),
+)
+
+
+def set_sampling(attrs: Attributes, body: Mapping[str, Any], keys: tuple[str, str, str, str, str, str, str]) -> None:
+    """The sampling parameters a provider spells its own way: ``keys`` names, in the body, temperature, top_p,
+    top_k, max_tokens, seed, frequency penalty and presence penalty, in that order."""
+    for (attr, setter), key in zip(_SAMPLING, keys, strict=True):
+        setter(attrs, attr, body.get(key))
