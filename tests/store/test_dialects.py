@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -17,7 +19,9 @@ from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from spyglass.exporter import price
 from spyglass.semconv import events, extensions, gen_ai
+from spyglass.semconv import events as events_
 from spyglass.semconv import messages as m
+from spyglass.store import normalise
 from spyglass.testing.replay import ReplayServer
 from tests.conftest import recording
 from tests.store.server import StoreServer
@@ -347,3 +351,93 @@ def test_non_llm_step_is_searchable(store: StoreServer, tmp_path: Path) -> None:
     assert not rec["is_llm"] and rec["input_text"] == '{"question": "guava?"}'
     assert store.get("/api/v1/spans", q="guava").json()["items"][0]["span_id"] == rec["span_id"]
     assert store.get("/api/v1/requests", q="guava").json()["items"] == []
+
+
+# Each record field and the names it is read from, first set one wins (current names first, then peers').
+FIELD_NAMES: dict[str, tuple[str, ...]] = {
+    "operation": (gen_ai.OPERATION_NAME, "llm.request.type"),
+    "provider": (gen_ai.PROVIDER_NAME, gen_ai.DEPRECATED_SYSTEM, "llm.provider", "llm.system"),
+    "request_model": (gen_ai.REQUEST_MODEL, "llm.model_name"),
+    "input_tokens": (gen_ai.USAGE_INPUT_TOKENS, gen_ai.DEPRECATED_USAGE_PROMPT_TOKENS, "llm.token_count.prompt"),
+    "output_tokens": (
+        gen_ai.USAGE_OUTPUT_TOKENS,
+        gen_ai.DEPRECATED_USAGE_COMPLETION_TOKENS,
+        "llm.token_count.completion",
+    ),
+    "cache_read_tokens": (gen_ai.USAGE_CACHE_READ_INPUT_TOKENS, "llm.token_count.prompt_details.cache_read"),
+    "cache_write_tokens": (
+        gen_ai.USAGE_CACHE_WRITE_INPUT_TOKENS,
+        gen_ai.DEPRECATED_USAGE_CACHE_CREATION_INPUT_TOKENS,
+        "llm.token_count.prompt_details.cache_write",
+    ),
+    "reasoning_tokens": (gen_ai.USAGE_REASONING_OUTPUT_TOKENS, "llm.token_count.completion_details.reasoning"),
+    "cost": (extensions.USAGE_COST, "llm.cost.total"),
+}
+SPAN_ONLY_NAMES: dict[str, tuple[str, ...]] = {  # read from the span's own attributes only
+    "user_id": (extensions.USER_ID, "traceloop.association.properties.user_id"),
+    "session_id": (extensions.SESSION_ID, gen_ai.CONVERSATION_ID, "traceloop.association.properties.session_id"),
+}
+field_values = st.sampled_from([None, "", "gpt-4o", "12", "x1", 12, 0, 3.5, True, ["a"]])
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    attrs=st.dictionaries(
+        st.sampled_from([n for names in (*FIELD_NAMES.values(), *SPAN_ONLY_NAMES.values()) for n in names]),
+        field_values,
+    ),
+    details=st.dictionaries(st.sampled_from([n for names in FIELD_NAMES.values() for n in names]), field_values),
+)
+def test_record_fields_read_the_first_name_set(attrs: dict[str, Any], details: dict[str, Any]) -> None:
+    """The record reads spans with only current names through one lookup per field: the same fields as reading
+    every name in order, with and without peers' names and an operation-details event."""
+    events = [{"name": events_.INFERENCE_OPERATION_DETAILS, "time_ns": 0, "attributes": details}] if details else []
+    rec = normalise(
+        trace_id="01" * 16,
+        span_id="02" * 8,
+        parent_span_id=None,
+        name="chat",
+        kind=3,
+        start_ns=1,
+        end_ns=2,
+        attributes=attrs,
+        events=events,
+        links=[],
+        resource={},
+        scope_name=None,
+        status_code=0,
+        status_message=None,
+    )
+    merged = {**details, **attrs}
+
+    def first(source: dict[str, Any], names: tuple[str, ...]) -> Any:
+        return next((source[n] for n in names if source.get(n) is not None and source.get(n) != ""), None)
+
+    def as_str(value: Any) -> str | None:
+        return None if value is None or value == "" else str(value)
+
+    def as_int(value: Any) -> int | None:
+        if isinstance(value, bool) or value is None:
+            return None
+        if isinstance(value, float):
+            return int(value) if value.is_integer() else None
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            return None
+
+    for field, names in FIELD_NAMES.items():
+        value = first(merged, names)
+        if field == "cost":
+            cost = None if isinstance(value, (bool, list)) or value is None else value
+            try:
+                expected: Any = None if cost is None else float(cost)
+            except ValueError:
+                expected = None
+        elif field.endswith("_tokens"):
+            expected = as_int(value)
+        else:
+            expected = as_str(value)
+        assert getattr(rec, field) == expected, (field, value)
+    for field, names in SPAN_ONLY_NAMES.items():
+        assert getattr(rec, field) == as_str(first(attrs, names)), field

@@ -21,7 +21,8 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-from spyglass.store._records import Pricer, Record, normalise
+from spyglass.store._json import dumps
+from spyglass.store._records import Pricer, Record, Resource, record
 
 
 class PayloadError(ValueError):
@@ -166,52 +167,62 @@ class Decoded:
         return "; ".join(self.errors[:5]) + (f" (and {len(self.errors) - 5} more)" if len(self.errors) > 5 else "")
 
 
+_NO_TRACE = bytes(16)
+
+
 def to_records(req: ExportTraceServiceRequest, *, tenant: str | None, pricer: Pricer | None) -> Decoded:
     """Normalise every span of ``req``; a span without valid ids is rejected, the others are kept."""
     out = Decoded([])
+    records = out.records
     for rs in req.resource_spans:
-        resource = attributes(rs.resource.attributes)
+        attrs = attributes(rs.resource.attributes)
+        # Read once for all the resource's spans: service, tenant and the JSON the writer stores.
+        resource = Resource.of(attrs, tenant, dumps(dict(sorted(attrs.items()))))
         for ss in rs.scope_spans:
             scope = ss.scope.name or None
             for span in ss.spans:
-                if len(span.trace_id) != 16 or len(span.span_id) != 8 or not any(span.trace_id):
+                trace_id, span_id = span.trace_id, span.span_id
+                if len(trace_id) != 16 or len(span_id) != 8 or trace_id == _NO_TRACE:
                     out.rejected += 1
                     out.errors.append(f"span {span.name[:60]!r}: trace_id must be 16 bytes and span_id 8 bytes")
                     continue
                 try:
-                    evs = [
-                        {"name": e.name, "time_ns": e.time_unix_nano, "attributes": attributes(e.attributes)}
-                        for e in span.events
-                    ]
-                    lks = [
-                        {
-                            "trace_id": lk.trace_id.hex(),
-                            "span_id": lk.span_id.hex(),
-                            "attributes": attributes(lk.attributes),
-                        }
-                        for lk in span.links
-                    ]
-                    out.records.append(
-                        normalise(
-                            trace_id=span.trace_id.hex(),
-                            span_id=span.span_id.hex(),
-                            parent_span_id=span.parent_span_id.hex() if len(span.parent_span_id) == 8 else None,
-                            name=span.name,
-                            kind=span.kind,
-                            start_ns=span.start_time_unix_nano,
-                            end_ns=span.end_time_unix_nano or span.start_time_unix_nano,
-                            attributes=attributes(span.attributes),
-                            events=evs,
-                            links=lks,
-                            resource=resource,
-                            scope_name=scope,
-                            status_code=span.status.code,
-                            status_message=span.status.message or None,
-                            tenant=tenant,
-                            pricer=pricer,
+                    events, links, parent, status = span.events, span.links, span.parent_span_id, span.status
+                    start = span.start_time_unix_nano
+                    records.append(
+                        record(
+                            trace_id.hex(),
+                            span_id.hex(),
+                            parent.hex() if len(parent) == 8 else None,
+                            span.name,
+                            span.kind,
+                            start,
+                            span.end_time_unix_nano or start,
+                            attributes(span.attributes),
+                            [
+                                {"name": e.name, "time_ns": e.time_unix_nano, "attributes": attributes(e.attributes)}
+                                for e in events
+                            ]
+                            if events
+                            else [],
+                            [
+                                {
+                                    "trace_id": lk.trace_id.hex(),
+                                    "span_id": lk.span_id.hex(),
+                                    "attributes": attributes(lk.attributes),
+                                }
+                                for lk in links
+                            ]
+                            if links
+                            else [],
+                            resource,
+                            scope,
+                            status.code,
+                            status.message or None,
+                            pricer,
                         )
                     )
                 except Exception as exc:  # one bad span must not drop the batch
                     out.rejected += 1
-                    out.errors.append(f"span {span.span_id.hex()}: {type(exc).__name__}: {exc}")
+                    out.errors.append(f"span {span_id.hex()}: {type(exc).__name__}: {exc}")
     return out

@@ -16,8 +16,10 @@ gives the JSON text back (registered by :func:`spyglass.store._schema.connect`).
 
 from __future__ import annotations
 
-import json
 from typing import Any, Final
+
+from spyglass.store._json import dumps as dumps  # the stored JSON text (re-exported: the writer and tests use it)
+from spyglass.store._json import loads
 
 MIN_VALUE_CHARS: Final = 512
 """String values shorter than this are kept whole."""
@@ -31,52 +33,64 @@ _ROLE_PREFIX_CHARS: Final = 40  # "assistant: " and the like, which messages_tex
 Path = list[str | int]
 
 
-def dumps(value: Any) -> str:
-    """The JSON text of a stored value (compact, UTF-8 as is, anything else as ``str``)."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+Run = tuple[str, str, int, int, int, str]
+"""A run of a column: ``(text, probe, column, start, role prefix length or 0, probe without the prefix)``."""
 
 
-def _runs(texts: tuple[str | None, str | None]) -> list[tuple[str, int, int]]:
-    """``(run, column, start)`` for the long lines of the two columns, cut at quotes (escaped in JSON)."""
-    out: list[tuple[str, int, int]] = []
+def _runs(texts: tuple[str | None, str | None]) -> list[Run]:
+    """The long lines of the two columns, cut at quotes (escaped in JSON), with their probes."""
+    out: list[Run] = []
     for column, text in enumerate(texts):
         if not text or len(text) < MIN_RUN_CHARS:
             continue
         start = 0
-        for line in text.split("\n"):
+        for line in text.split("\n") if "\n" in text else (text,):
             if len(line) >= MIN_RUN_CHARS:
                 if '"' in line:
                     at = start
                     for piece in line.split('"'):
                         if len(piece) >= MIN_RUN_CHARS:
-                            out.append((piece, column, at))
+                            out.append(_run(piece, column, at))
                         at += len(piece) + 1
                 else:
-                    out.append((line, column, start))
+                    out.append(_run(line, column, start))
             start += len(line) + 1
     return out
 
 
-def _find(value: str, run: str, pos: int) -> int:
-    # A short probe, then one comparison: str.find prepares a long needle first (as long as the search).
-    at = value.find(run[:_PROBE_CHARS], pos)
-    return at if at >= 0 and value.startswith(run, at) else -1
+def _run(text: str, column: int, start: int) -> Run:
+    # The first line of a message carries "role: " in the column but not in the message JSON: when the
+    # whole run is not found, the run without that prefix is tried.
+    head = text.find(": ", 0, _ROLE_PREFIX_CHARS) + 2
+    if head < 2 or len(text) - head < MIN_RUN_CHARS:
+        return (text, text[:_PROBE_CHARS], column, start, 0, "")
+    return (text, text[:_PROBE_CHARS], column, start, head, text[head : head + _PROBE_CHARS])
 
 
-def _cut(value: str, runs: list[tuple[str, int, int]]) -> list[Any] | None:
-    """``value`` as segments referring to the runs it contains (in order), or ``None`` if it has none."""
+def _cut(value: str, runs: list[Run]) -> list[Any] | None:
+    """``value`` as segments referring to the runs it contains (in order), or ``None`` if it has none.
+
+    A run is found where the first occurrence of its probe is followed by the rest of it (a short probe,
+    then one comparison: ``str.find`` prepares a long needle first, as long as the search); a run with a
+    role prefix is tried whole first, then without the prefix.
+    """
     segments: list[Any] = []
     pos = 0
-    for run, column, start in runs:
-        at = _find(value, run, pos)
-        if at < 0:
-            # The first line of a message carries "role: " in the column but not in the message JSON.
-            head = run.find(": ", 0, _ROLE_PREFIX_CHARS)
-            if head < 0 or len(run) - head - 2 < MIN_RUN_CHARS:
+    find, startswith = value.find, value.startswith
+    for run, probe, column, start, head, tail_probe in runs:
+        if head:
+            # The whole run holds the run without its prefix: if that is not there, neither is the run.
+            tail_at = find(tail_probe, pos)
+            if tail_at < 0:
                 continue
-            run, start = run[head + 2 :], start + head + 2
-            at = _find(value, run, pos)
-            if at < 0:
+            at = find(probe, pos)
+            if at < 0 or not startswith(run, at):
+                run, start, at = run[head:], start + head, tail_at
+                if not startswith(run, at):
+                    continue
+        else:
+            at = find(probe, pos)
+            if at < 0 or not startswith(run, at):
                 continue
         if at > pos:
             segments.append(value[pos:at])
@@ -89,22 +103,23 @@ def _cut(value: str, runs: list[tuple[str, int, int]]) -> list[Any] | None:
     return segments
 
 
-def _walk(node: Any, path: Path, runs: list[tuple[str, int, int]], refs: list[Path]) -> Any:
+def _walk(node: Any, path: Path, runs: list[Run], refs: list[Path]) -> Any:
     """``node`` with its long strings cut; containers are copied only where something was cut."""
-    items = node.items() if isinstance(node, dict) else enumerate(node)
+    is_dict = isinstance(node, dict)
     copy: Any = None
-    for key, value in items:
-        new = value
+    for key, value in node.items() if is_dict else enumerate(node):
         if isinstance(value, str):
-            if len(value) >= MIN_VALUE_CHARS and (segments := _cut(value, runs)) is not None:
-                refs.append([*path, key])
-                new = segments
+            if len(value) < MIN_VALUE_CHARS or (new := _cut(value, runs)) is None:
+                continue
+            refs.append([*path, key])
         elif isinstance(value, (dict, list)):
-            new = _walk(value, [*path, key], runs, refs)
-        if new is not value:
-            if copy is None:
-                copy = dict(node) if isinstance(node, dict) else list(node)
-            copy[key] = new
+            if (new := _walk(value, [*path, key], runs, refs)) is value:
+                continue
+        else:
+            continue
+        if copy is None:
+            copy = dict(node) if is_dict else list(node)
+        copy[key] = new
     return node if copy is None else copy
 
 
@@ -125,7 +140,7 @@ def unpack(stored: str | bytes | None, input_text: str | None, output_text: str 
         return stored
     if stored[:1] != _PACKED_V1:
         raise ValueError(f"unknown packed JSON format {stored[:1]!r} (written by a newer Spyglass?)")
-    doc = json.loads(stored[1:].decode("utf-8", "surrogatepass"))
+    doc = loads(stored[1:].decode("utf-8", "surrogatepass"))
     texts = (input_text or "", output_text or "")
     value = doc["v"]
     for path in doc["r"]:

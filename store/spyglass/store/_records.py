@@ -29,6 +29,7 @@ from typing import Any
 from spyglass.semconv import events as ev
 from spyglass.semconv import extensions as ext
 from spyglass.semconv import gen_ai as ga
+from spyglass.store._json import loads
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,8 @@ class Record:
     events: list[dict[str, Any]] = field(default_factory=list)
     links: list[dict[str, Any]] = field(default_factory=list)
     resource: Attributes = field(default_factory=dict)
+    resource_json: str | None = None
+    """The stored JSON of :attr:`resource`, made once per resource of a request (``None``: not made yet)."""
 
     @property
     def duration_ms(self) -> float:
@@ -177,7 +180,7 @@ def _json(value: Any) -> Any:
     """A JSON attribute: strings are parsed, structured values (OTLP kvlist/array) pass through."""
     if isinstance(value, str):
         try:
-            return json.loads(value)
+            return loads(value)
         except ValueError:
             return None
     return value
@@ -191,11 +194,14 @@ def _first(attrs: Mapping[str, Any], *keys: str) -> Any:
     return None
 
 
+_TEXT_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)  # json.dumps(value, ensure_ascii=False, default=str)
+
+
 def _text_of(value: Any) -> str:
     if isinstance(value, str):
         return value
     try:
-        return json.dumps(value, ensure_ascii=False, default=str)
+        return _TEXT_ENCODER.encode(value)
     except (TypeError, ValueError):
         return str(value)
 
@@ -493,6 +499,24 @@ def _tool_args(messages: Iterable[Mapping[str, Any]]) -> list[str]:
 # --- the record ----------------------------------------------------------------------------------
 
 
+@dataclass(slots=True)
+class Resource:
+    """What every span of one OTLP ``ResourceSpans`` shares: read once per resource, not once per span."""
+
+    attributes: Attributes
+    service: str | None
+    tenant: str | None
+    """The tenant given by the request (header or token), else the resource's, else ``None``."""
+    json: str | None = None
+    """The stored JSON of the attributes (see :attr:`Record.resource_json`)."""
+
+    @classmethod
+    def of(cls, attributes: Attributes, tenant: str | None = None, json_text: str | None = None) -> Resource:
+        return cls(
+            attributes, _str(attributes.get(SERVICE_NAME)), tenant or _str(_first(attributes, ext.TENANT_ID)), json_text
+        )
+
+
 def normalise(
     *,
     trace_id: str,
@@ -513,12 +537,83 @@ def normalise(
     pricer: Pricer | None = None,
 ) -> Record:
     """Build the record of one span. Every dialect is tried; each reader's failure is contained."""
+    return record(
+        trace_id,
+        span_id,
+        parent_span_id,
+        name,
+        kind,
+        start_ns,
+        end_ns,
+        attributes,
+        events,
+        links,
+        Resource.of(resource, tenant),
+        scope_name,
+        status_code,
+        status_message,
+        pricer,
+    )
+
+
+# Peers' names that the record's fields also read, after the current ones: when a span has none of them
+# (the common case), each field is one dict lookup.
+_PEER_KEYS = frozenset(
+    {
+        TRACELOOP_REQUEST_TYPE,
+        ga.DEPRECATED_SYSTEM,
+        OI_PROVIDER,
+        OI_SYSTEM,
+        OI_MODEL,
+        ga.DEPRECATED_USAGE_PROMPT_TOKENS,
+        OI_PROMPT_TOKENS,
+        ga.DEPRECATED_USAGE_COMPLETION_TOKENS,
+        OI_COMPLETION_TOKENS,
+        OI_CACHE_READ,
+        ga.DEPRECATED_USAGE_CACHE_CREATION_INPUT_TOKENS,
+        OI_CACHE_WRITE,
+        OI_REASONING,
+        TRACELOOP_PROPERTIES + "user_id",
+        ga.CONVERSATION_ID,
+        TRACELOOP_PROPERTIES + "session_id",
+        OI_COST_TOTAL,
+    }
+)
+
+# Messages: the first dialect that has any wins, in order of how current it is.
+_READERS: tuple[Callable[[Mapping[str, Any], Attributes, tuple[list[Message], list[Message]]], Any], ...] = (
+    lambda g, a, events: _current(g),
+    lambda g, a, events: events,
+    lambda g, a, events: _openinference(a),
+    lambda g, a, events: _openllmetry(a),
+    lambda g, a, events: (_messages(a.get(_PROMPT_KEY), "user"), _messages(a.get(_COMPLETION_KEY), "assistant")),
+)
+
+
+def record(
+    trace_id: str,
+    span_id: str,
+    parent_span_id: str | None,
+    name: str,
+    kind: int,
+    start_ns: int,
+    end_ns: int,
+    attributes: Attributes,
+    events: list[dict[str, Any]],
+    links: list[dict[str, Any]],
+    resource: Resource,
+    scope_name: str | None,
+    status_code: int,
+    status_message: str | None,
+    pricer: Pricer | None,
+) -> Record:
+    """:func:`normalise` with the resource read already (ingest calls this once per span)."""
     rec = Record(trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns)
     rec.attributes, rec.events, rec.links = attributes, events, links
-    rec.resource, rec.scope_name = resource, scope_name
+    rec.resource, rec.resource_json, rec.scope_name = resource.attributes, resource.json, scope_name
     a = attributes
-    rec.service = _str(resource.get(SERVICE_NAME))
-    rec.tenant = tenant or _str(_first(resource, ext.TENANT_ID)) or _str(a.get(ext.TENANT_ID)) or ""
+    rec.service = resource.service
+    rec.tenant = resource.tenant or _str(a.get(ext.TENANT_ID)) or ""
 
     ev_in: list[Message] = []
     ev_out: list[Message] = []
@@ -528,39 +623,51 @@ def normalise(
     # Attributes of the operation-details event fill what the span itself lacks.
     g: Mapping[str, Any] = {**details, **a} if details else a
 
-    rec.operation = _str(_first(g, ga.OPERATION_NAME, TRACELOOP_REQUEST_TYPE))
+    if _PEER_KEYS.isdisjoint(g):
+        get = g.get
+        operation, provider, request_model = get(ga.OPERATION_NAME), get(ga.PROVIDER_NAME), get(ga.REQUEST_MODEL)
+        input_tokens, output_tokens = get(ga.USAGE_INPUT_TOKENS), get(ga.USAGE_OUTPUT_TOKENS)
+        cache_read, cache_write = get(ga.USAGE_CACHE_READ_INPUT_TOKENS), get(ga.USAGE_CACHE_WRITE_INPUT_TOKENS)
+        reasoning, cost = get(ga.USAGE_REASONING_OUTPUT_TOKENS), get(ext.USAGE_COST)
+        user_id, session_id = a.get(ext.USER_ID), a.get(ext.SESSION_ID)
+    else:  # the same fields, each from the first of its names that is set
+        operation = _first(g, ga.OPERATION_NAME, TRACELOOP_REQUEST_TYPE)
+        provider = _first(g, ga.PROVIDER_NAME, ga.DEPRECATED_SYSTEM, OI_PROVIDER, OI_SYSTEM)
+        request_model = _first(g, ga.REQUEST_MODEL, OI_MODEL)
+        input_tokens = _first(g, ga.USAGE_INPUT_TOKENS, ga.DEPRECATED_USAGE_PROMPT_TOKENS, OI_PROMPT_TOKENS)
+        output_tokens = _first(g, ga.USAGE_OUTPUT_TOKENS, ga.DEPRECATED_USAGE_COMPLETION_TOKENS, OI_COMPLETION_TOKENS)
+        cache_read = _first(g, ga.USAGE_CACHE_READ_INPUT_TOKENS, OI_CACHE_READ)
+        cache_write = _first(
+            g, ga.USAGE_CACHE_WRITE_INPUT_TOKENS, ga.DEPRECATED_USAGE_CACHE_CREATION_INPUT_TOKENS, OI_CACHE_WRITE
+        )
+        reasoning, cost = (
+            _first(g, ga.USAGE_REASONING_OUTPUT_TOKENS, OI_REASONING),
+            _first(g, ext.USAGE_COST, OI_COST_TOTAL),
+        )
+        user_id = _first(a, ext.USER_ID, TRACELOOP_PROPERTIES + "user_id")
+        session_id = _first(a, ext.SESSION_ID, ga.CONVERSATION_ID, TRACELOOP_PROPERTIES + "session_id")
+    rec.operation = _str(operation)
     oi_kind = _str(a.get(OI_SPAN_KIND))
-    rec.provider = _str(_first(g, ga.PROVIDER_NAME, ga.DEPRECATED_SYSTEM, OI_PROVIDER, OI_SYSTEM))
-    rec.request_model = _str(_first(g, ga.REQUEST_MODEL, OI_MODEL))
-    response_model = _str(_first(g, ga.RESPONSE_MODEL))
+    rec.provider = _str(provider)
+    rec.request_model = _str(request_model)
+    response_model = _str(g.get(ga.RESPONSE_MODEL))
     rec.model = response_model or rec.request_model
     if rec.request_model and response_model and rec.request_model != response_model:
         rec.alias = rec.request_model
 
-    rec.input_tokens = _int(_first(g, ga.USAGE_INPUT_TOKENS, ga.DEPRECATED_USAGE_PROMPT_TOKENS, OI_PROMPT_TOKENS))
-    rec.output_tokens = _int(
-        _first(g, ga.USAGE_OUTPUT_TOKENS, ga.DEPRECATED_USAGE_COMPLETION_TOKENS, OI_COMPLETION_TOKENS)
-    )
-    rec.cache_read_tokens = _int(_first(g, ga.USAGE_CACHE_READ_INPUT_TOKENS, OI_CACHE_READ))
-    rec.cache_write_tokens = _int(
-        _first(g, ga.USAGE_CACHE_WRITE_INPUT_TOKENS, ga.DEPRECATED_USAGE_CACHE_CREATION_INPUT_TOKENS, OI_CACHE_WRITE)
-    )
-    rec.reasoning_tokens = _int(_first(g, ga.USAGE_REASONING_OUTPUT_TOKENS, OI_REASONING))
+    rec.input_tokens = _int(input_tokens)
+    rec.output_tokens = _int(output_tokens)
+    rec.cache_read_tokens = _int(cache_read)
+    rec.cache_write_tokens = _int(cache_write)
+    rec.reasoning_tokens = _int(reasoning)
 
-    rec.user_id = _str(_first(a, ext.USER_ID, TRACELOOP_PROPERTIES + "user_id"))
-    rec.session_id = _str(_first(a, ext.SESSION_ID, ga.CONVERSATION_ID, TRACELOOP_PROPERTIES + "session_id"))
+    rec.user_id = _str(user_id)
+    rec.session_id = _str(session_id)
 
-    # Messages: the first dialect that has any wins, in order of how current it is.
-    readers: list[Callable[[], tuple[list[Message], list[Message]]]] = [
-        lambda: _current(g),
-        lambda: (ev_in, ev_out),
-        lambda: _openinference(a),
-        lambda: _openllmetry(a),
-        lambda: (_messages(a.get(_PROMPT_KEY), "user"), _messages(a.get(_COMPLETION_KEY), "assistant")),
-    ]
-    for reader in readers:
+    from_events = (ev_in, ev_out)
+    for reader in _READERS:
         try:
-            inputs, outputs = reader()
+            inputs, outputs = reader(g, a, from_events)
         except Exception:
             log.debug("message reader failed on span %s", span_id, exc_info=True)
             continue
@@ -612,9 +719,9 @@ def normalise(
     elif status_message:
         rec.status_message = status_message
 
-    cost = _float(_first(g, ext.USAGE_COST, OI_COST_TOTAL))
-    if cost is not None:
-        rec.cost, rec.cost_source = cost, "span"
+    cost_usd = _float(cost)
+    if cost_usd is not None:
+        rec.cost, rec.cost_source = cost_usd, "span"
     elif rec.is_llm and pricer is not None:
         try:
             priced = pricer(rec)
@@ -626,6 +733,9 @@ def normalise(
     return rec
 
 
+_META_PREFIXES = (ext.METADATA_PREFIX, TRACELOOP_PROPERTIES)
+
+
 def _metadata(a: Mapping[str, Any]) -> dict[str, Any]:
     meta: dict[str, Any] = {}
     raw = a.get(OI_METADATA)
@@ -634,9 +744,11 @@ def _metadata(a: Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(data, dict):
             meta.update(data)
     for key, value in a.items():
+        if not key.startswith(_META_PREFIXES):
+            continue
         if key.startswith(ext.METADATA_PREFIX):
             meta[key[len(ext.METADATA_PREFIX) :]] = value
-        elif key.startswith(TRACELOOP_PROPERTIES):
+        else:
             meta.setdefault(key[len(TRACELOOP_PROPERTIES) :], value)
     tags = a.get(ext.TAGS, a.get("tag.tags"))
     if tags is not None:
