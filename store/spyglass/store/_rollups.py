@@ -28,11 +28,12 @@ same hourly cells in the same transaction, so they always agree. Histogram bins 
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -233,30 +234,117 @@ def load(row: Sequence[Any]) -> Acc:
     return acc
 
 
-def _write(conn: sqlite3.Connection, table: Table, cells: dict[Key, Acc], sign: int) -> None:
-    where = " AND ".join(f"{c} = ?" for c in table.key)
-    select = f"SELECT {VALUES} FROM {table.name} WHERE {where}"  # noqa: S608
-    insert = (
-        f"INSERT OR REPLACE INTO {table.name} ({', '.join(table.key)}, {VALUES}) "  # noqa: S608
-        f"VALUES ({', '.join('?' * (len(table.key) + 5 + len(SUMS)))})"
-    )
-    delete = f"DELETE FROM {table.name} WHERE {where}"  # noqa: S608
+_KEYS_PER_STATEMENT = 400
+"""Cells read or written per statement. A transaction touches hundreds of cells in each table; one
+statement per cell (a read and a write each) was the writer's largest number of statements (five per span
+on the benchmark's load), and sqlite3 gives the GIL up around each one it steps, so the writer waited for the
+request threads once per cell. Now a table's cells take a few statements: one join to read the stored rows,
+one multi-row ``INSERT OR REPLACE`` (and a ``DELETE`` per cell that retention empties)."""
+
+
+@functools.lru_cache(maxsize=64)
+def _statements(table: Table, keys: int) -> tuple[str, str, str]:
+    cols = ", ".join(table.key)
+    marks = "(" + ", ".join("?" * len(table.key)) + ")"
+    some = ", ".join([marks] * keys)
+    # CROSS JOIN keeps the listed keys outside, so each is one primary-key search (an IN list of row values
+    # would scan the table).
+    on = " AND ".join(f"r.{c} = k.column{i}" for i, c in enumerate(table.key, 1))
+    values = ", ".join(f"r.{c}" for c in (*table.key, *VALUES.split(", ")))
+    read = f"SELECT {values} FROM (VALUES {some}) AS k CROSS JOIN {table.name} AS r ON {on}"  # noqa: S608
+    row = "(" + ", ".join("?" * (len(table.key) + 5 + len(SUMS))) + ")"
+    write = f"INSERT OR REPLACE INTO {table.name} ({cols}, {VALUES}) VALUES {', '.join([row] * keys)}"  # noqa: S608
+    delete = f"DELETE FROM {table.name} WHERE " + " AND ".join(f"{c} = ?" for c in table.key)  # noqa: S608
+    return read, write, delete
+
+
+def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), _KEYS_PER_STATEMENT):
+        yield items[start : start + _KEYS_PER_STATEMENT]
+
+
+class Cache:
+    """The rollup rows one connection last wrote, as :class:`Acc`, so that its next transaction need not read
+    them back (a span's hour and day are usually the ones the previous transaction touched).
+
+    Only for the writer's connection (its ``rollup_cache``, see :class:`spyglass.store._schema.WriterConnection`):
+    it is the only one writing rollups. Its owner must :meth:`clear` it
+    when a transaction rolls back or when rollups change by another path (retention, migrations); and it
+    forgets everything when another connection has committed (``PRAGMA data_version`` changed). Bounded by
+    entries and by histogram bins (about 100 bytes each): the least recently written go first.
+    """
+
+    __slots__ = ("max_bins", "max_rows", "rows", "version")
+
+    def __init__(self, max_rows: int = 4096, max_bins: int = 200_000) -> None:
+        self.rows: dict[tuple[str, Key], Acc] = {}
+        self.version: int | None = None
+        self.max_rows = max_rows
+        self.max_bins = max_bins
+
+    def clear(self) -> None:
+        self.rows.clear()
+        self.version = None
+
+    def check(self, conn: sqlite3.Connection) -> None:
+        """Forget everything if another connection committed since the last check."""
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self.version:
+            self.rows.clear()
+            self.version = version
+
+    def trim(self) -> None:
+        rows = self.rows
+        bins = sum(len(acc.hist) for acc in rows.values())
+        while rows and (len(rows) > self.max_rows or bins > self.max_bins):
+            bins -= len(rows.pop(next(iter(rows))).hist)
+
+
+def _write(
+    conn: sqlite3.Connection, table: Table, cells: dict[Key, Acc], sign: int, cache: Cache | None = None
+) -> None:
+    n_key = len(table.key)
+    known = cache.rows if cache is not None else {}
+    name = table.name
+    stored: dict[Key, Acc] = {}
+    missing = [key for key in cells if (name, key) not in known]
+    for chunk in _chunks(missing):
+        read = _statements(table, len(chunk))[0]
+        for row in conn.execute(read, [v for key in chunk for v in key]):
+            stored[tuple(row[:n_key])] = load(row[n_key:])
+    rows: list[tuple[Any, ...]] = []
+    gone: list[Key] = []
     for key, delta in cells.items():
-        row = conn.execute(select, key).fetchone()
-        acc = load(row) if row else Acc()
+        acc = known.pop((name, key), None) or stored.get(key)
+        existed = acc is not None
+        if acc is None:
+            acc = Acc()
         acc.merge(delta, sign)
-        if acc.n <= 0:
-            conn.execute(delete, key)
-            continue
-        conn.execute(insert, (*key, acc.n, acc.errors, acc.dur_sum, acc.dur_max, *acc.sums, _hist_text(acc.hist)))
+        if acc.n > 0:
+            rows.append((*key, acc.n, acc.errors, acc.dur_sum, acc.dur_max, *acc.sums, _hist_text(acc.hist)))
+            if cache is not None:
+                known[(name, key)] = acc  # re-inserted last: the most recently written
+        elif existed:
+            gone.append(key)
+    for chunk in _chunks(rows):
+        conn.execute(_statements(table, len(chunk))[1], [v for row in chunk for v in row])
+    if gone:
+        conn.executemany(_statements(table, 1)[2], gone)
 
 
 def apply(conn: sqlite3.Connection, cells: dict[Key, Acc], sign: int = 1) -> None:
-    """Add (``sign=1``) or subtract (``-1``) hourly cells into every rollup table (in the caller's transaction)."""
-    _write(conn, HOURLY, cells, sign)
+    """Add (``sign=1``) or subtract (``-1``) hourly cells into every rollup table (in the caller's transaction).
+
+    On the writer's connection, rows its :class:`Cache` holds are not read back."""
+    cache: Cache | None = getattr(conn, "rollup_cache", None)
+    if cache is not None:
+        cache.check(conn)
+    _write(conn, HOURLY, cells, sign, cache)
     daily, slices = levels(cells)
-    _write(conn, DAILY, daily, sign)
-    _write(conn, SLICES, slices, sign)
+    _write(conn, DAILY, daily, sign, cache)
+    _write(conn, SLICES, slices, sign, cache)
+    if cache is not None:
+        cache.trim()
 
 
 def add(conn: sqlite3.Connection, first_new_id: int) -> None:

@@ -59,7 +59,7 @@ import re
 import sqlite3
 import time
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from spyglass.store._packing import unpack
 
@@ -425,11 +425,21 @@ def phrase_match(text: str | None, phrase: str | None) -> bool:
     return f" {phrase} " in words
 
 
-def connect(path: str, *, readonly: bool = False) -> sqlite3.Connection:
-    """Open the database at ``path``: the writer creates it, readers open it read-only."""
+class WriterConnection(sqlite3.Connection):
+    """The writer's connection, with state that must live and die with it."""
+
+    rollup_cache: Any = None
+    """A :class:`spyglass.store._rollups.Cache` of the rollup rows this connection wrote, once set."""
+
+
+def connect(path: str, *, readonly: bool = False, writer: bool = False) -> sqlite3.Connection:
+    """Open the database at ``path``: the writer creates it (``writer=True``: a :class:`WriterConnection`),
+    readers open it read-only."""
     if readonly:
         uri = Path(path).resolve().as_uri() + "?mode=ro"
         conn = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
+    elif writer:
+        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, factory=WriterConnection)
     else:
         conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
     configure(conn, readonly=readonly)

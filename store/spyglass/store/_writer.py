@@ -26,7 +26,7 @@ from spyglass.store import _rollups
 from spyglass.store._packing import dumps as _dumps
 from spyglass.store._packing import pack
 from spyglass.store._records import Record
-from spyglass.store._schema import SPAN_COLUMNS, connect, migrate
+from spyglass.store._schema import SPAN_COLUMNS, WriterConnection, connect, migrate
 
 log = logging.getLogger(__name__)
 
@@ -166,9 +166,13 @@ class Writer:
         self._pending = 0
         self._lock = threading.Lock()
         self._closed = False
-        self._conn = connect(path)
+        conn = connect(path, writer=True)
+        assert isinstance(conn, WriterConnection)
+        self._conn = conn
         self.migrations_applied = migrate(self._conn)
         self._resources: dict[str, int] = {}
+        # From here on this connection's rollup writes skip reading back the rows it wrote last.
+        self._rollups = self._conn.rollup_cache = _rollups.Cache()
         self.spans_written = 0
         self.spans_rejected_overload = 0
         self._thread = threading.Thread(target=self._run, name="spyglass-store-writer", daemon=True)
@@ -261,6 +265,8 @@ class Writer:
                     job.future.set_result(job.fn(self._conn))
                 except Exception as exc:
                     job.future.set_exception(exc)
+                finally:
+                    self._rollups.clear()  # a rolled-back retention transaction leaves the cache ahead
             if jobs:
                 self._commit(jobs)
             if time.monotonic() >= next_retention:
@@ -316,6 +322,7 @@ class Writer:
                     results.append(job.size)
                 else:
                     assert job.fn is not None
+                    self._rollups.clear()  # whatever fn writes, the cached rollup rows are read again
                     results.append(job.fn(conn))
             conn.execute(_INDEX_NEW, (first_new,))
             if all_new:
@@ -326,6 +333,7 @@ class Writer:
         except BaseException:
             conn.execute("ROLLBACK")
             self._resources.clear()  # ids inserted by the rolled-back transaction are gone
+            self._rollups.clear()  # and so are the rollup rows it wrote
             raise
         return results
 
@@ -344,6 +352,7 @@ class Writer:
         try:
             retention_pass(self._conn, self.retention)
         except Exception:
+            self._rollups.clear()  # its rolled-back transaction leaves the cache ahead
             log.warning("retention pass failed", exc_info=True)
 
 
