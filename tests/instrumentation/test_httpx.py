@@ -503,25 +503,69 @@ def test_event_streams_split_anywhere_read_the_same(instrumented, size: int) -> 
     assert output[0]["finish_reason"] == "stop"
 
 
-@pytest.mark.parametrize(
-    "text",
-    ['{"a": 1}', '{"a": 1}\n', '{"a": [1, {"b": null}]} \t', "5", '"s"', "NaN", " {}", "{}x", "{", "", "1,2", "[1] 2"],
-)
-def test_event_data_decodes_exactly_as_json_does(text: str) -> None:
-    from spyglass.instrumentation._httpx import _decode_one
-    from spyglass.instrumentation._httpx_formats import ATTR_EVENTS, DICT_EVENTS
+_EVENT_DATA = [
+    '{"a": 1}',
+    '{"a": 1}\n',
+    '{"a": [1, {"b": null}]} \t',
+    "5",
+    '"s"',
+    "NaN",
+    " {}",
+    "{}x",
+    "{",
+    "",
+    "1,2",
+    "[1] 2",
+]
 
-    for decoder in (DICT_EVENTS, ATTR_EVENTS):
-        try:
-            expected: Any = decoder.decode(text)
-        except ValueError as exc:
-            with pytest.raises(ValueError, match=re.escape(str(exc))):
-                _decode_one(decoder, text)
-            continue
-        got = _decode_one(decoder, text)
-        if decoder is ATTR_EVENTS and not isinstance(expected, (int, float, str)):
-            expected, got = json.dumps(expected, default=vars), json.dumps(got, default=vars)
-        assert got == expected or (got != got and expected != expected)  # NaN
+
+@pytest.mark.parametrize("text", _EVENT_DATA)
+def test_event_data_decodes_exactly_as_json_does(text: str) -> None:
+    from spyglass.instrumentation._httpx import _EVENTS, _decode_one
+
+    try:
+        expected: Any = _EVENTS.decode(text)
+    except ValueError as exc:
+        with pytest.raises(ValueError, match=re.escape(str(exc))):
+            _decode_one(_EVENTS, text)
+        return
+    got = _decode_one(_EVENTS, text)
+    assert got == expected or (got != got and expected != expected)  # NaN
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        *(t.encode() for t in _EVENT_DATA),
+        b"1e400",
+        b'"\\ud800"',  # a lone surrogate
+        b'{"a": "\xff"}',  # not UTF-8: replaced, as before
+        b'{"a": 1, "a": 2}',
+        b'{"\xc3\xa9": [1.5, -0.0, true, false, null]}',
+    ],
+)
+def test_one_event_decodes_as_json_does_with_or_without_orjson(monkeypatch, raw: bytes) -> None:
+    from spyglass.instrumentation import _httpx
+
+    try:
+        expected: Any = json.loads(raw.decode("utf-8", "replace"))
+    except ValueError:
+        expected = _httpx._UNDECODABLE
+    for orjson in (_httpx._orjson, None):
+        monkeypatch.setattr(_httpx, "_orjson", orjson)
+        got = _httpx._decode(raw)
+        if expected is _httpx._UNDECODABLE:
+            assert got is expected
+        else:
+            assert json.dumps(got) == json.dumps(expected)  # equal values of the same types (NaN included)
+
+
+def test_an_integer_past_64_bits_keeps_its_value() -> None:
+    """orjson reads it as the nearest float (json as an int): the one place the two differ, by design."""
+    from spyglass.instrumentation import _httpx
+
+    big = 2**64 + 1
+    assert _httpx._decode(str(big).encode()) == (float(big) if _httpx._orjson is not None else big)
 
 
 def test_completion_hook_argument_sees_the_raw_http_call(telemetry, replay) -> None:

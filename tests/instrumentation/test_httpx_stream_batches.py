@@ -265,3 +265,52 @@ def test_each_event_keeps_the_time_of_the_read_that_completed_it(monkeypatch, ne
         inst.uninstrument()
         tel.shutdown()
     assert parser.recorder.times == [1.0, 3.0, 3.0, 3.0]  # reads 1..4 were timed 1..4; bad JSON is no chunk
+
+
+def _adversarial_stream() -> list[bytes]:
+    """Two real chunks around three events that are not JSON one by one, but are when joined with commas:
+    the first two make one chunk ("A"), the third holds two ("B", "C")."""
+    head = '"id":"chatcmpl-x","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini"'
+
+    def chunk(text: str, finish: str | None = None) -> str:
+        choice = {"index": 0, "delta": {"content": text}, "finish_reason": finish}
+        return "{" + head + ',"choices":[' + json.dumps(choice) + "]}"
+
+    datas = [
+        chunk("Hi"),
+        chunk("A")[:-1] + ',"k":[1',  # unfinished...
+        "2]}",  # ...finished by the next event's data
+        chunk("B") + "," + chunk("C"),  # two values in one event
+        chunk(" there", "stop"),
+    ]
+    return [f"data: {d}\n\n".encode() for d in [*datas, "[DONE]"]]
+
+
+@pytest.mark.parametrize("mode", ["whole", "events", "eager"])
+def test_event_data_never_moves_between_events(mode: str) -> None:
+    """Each event's data must be one JSON value on its own: the odd events are skipped, wherever they fall."""
+    events = _adversarial_stream()
+
+    def handler(request: Any) -> Any:
+        content = b"".join(events) if mode == "whole" else iter(events)
+        return httpx2.Response(200, content=content, headers={"content-type": "text/event-stream"})
+
+    tel = Telemetry()
+    inst = HttpxInstrumentor()
+    inst.instrument(tracer_provider=tel.tracer_provider)
+    old = _httpx._BATCH_READS
+    _httpx._BATCH_READS = 1 if mode == "eager" else old
+    try:
+        with httpx2.Client(transport=httpx2.MockTransport(handler), base_url="https://api.openai.com") as c:
+            request = {"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+            with c.stream("POST", "/v1/chat/completions", json=request) as r:
+                body = r.read() if mode == "whole" else b"".join(r.iter_raw())  # a whole body is already read
+        assert body == b"".join(events)
+        (span,) = tel.spans()
+    finally:
+        _httpx._BATCH_READS = old
+        inst.uninstrument()
+        tel.shutdown()
+    assert span.attributes[ext.STREAM_CHUNK_COUNT] == 2
+    (output,) = json.loads(span.attributes[gen_ai.OUTPUT_MESSAGES])
+    assert output["parts"] == [{"type": "text", "content": "Hi there"}]

@@ -47,8 +47,8 @@ import os
 import time
 import zlib
 from bisect import bisect_right
-from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping
-from itertools import accumulate
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator, Mapping
+from itertools import accumulate, repeat
 from typing import Any
 
 import wrapt
@@ -86,8 +86,9 @@ except ImportError:
 
 
 def loads(data: bytes) -> Any:
-    """``json.loads(data)``: through ``orjson`` when installed; what orjson refuses (NaN, integers past 64
-    bits, lone surrogates...) goes to ``json``, so the result and the errors are ``json``'s."""
+    """``json.loads(data)``: through ``orjson`` when installed; what orjson refuses (NaN, lone surrogates,
+    invalid UTF-8...) goes to ``json``, so the result and the errors are ``json``'s, except that orjson reads
+    an integer past 64 bits as the nearest float (no token count or parameter comes near one)."""
     if _orjson is not None:
         try:
             return _orjson.loads(data)
@@ -183,6 +184,10 @@ def _decode_one(decoder: json.JSONDecoder, text: str) -> Any:
     return value
 
 
+_EVENTS = json.JSONDecoder()
+"""Event data that ``orjson`` refuses (or all of it, without orjson): decoded by ``json``, as one value each."""
+
+
 def _event(block: bytes) -> tuple[str, bytes] | None:
     """One server-sent event's name (``""`` if none) and raw data; ``None`` without data or for ``[DONE]``."""
     if block.startswith(b"data:") and b"\n" not in block:
@@ -202,22 +207,22 @@ def _event(block: bytes) -> tuple[str, bytes] | None:
     return event, data
 
 
-def _collect(blocks: list[bytes], at: list[float], names: list[str], datas: list[bytes], times: list[float]) -> None:
-    """Append each block's event (name, raw data, time) to the three lists; blocks without data are skipped."""
-    for block, t in zip(blocks, at, strict=True):
-        if block.startswith(b"data:") and b"\n" not in block:  # _event's usual case, inlined
-            data = block[5:].lstrip(b" ")
-            if data == b"[DONE]":
-                continue
-            names.append("")
-        else:
-            parsed = _event(block)
-            if parsed is None:
-                continue
-            names.append(parsed[0])
-            data = parsed[1]
-        datas.append(data)
-        times.append(t)
+def _decode(data: bytes) -> Any:
+    """One event's data as JSON (as :func:`loads` reads it, undecodable UTF-8 replaced), :data:`_UNDECODABLE`
+    if it is not exactly one JSON value. Each event on its own, so no value moves to another event."""
+    if _orjson is not None:
+        try:
+            return _orjson.loads(data)
+        except ValueError:
+            pass
+    try:
+        return _decode_one(_EVENTS, data.decode("utf-8", "replace"))
+    except ValueError:
+        return _UNDECODABLE
+
+
+def _ends_event(read: bytes) -> bool:
+    return read.endswith(b"\n\n")
 
 
 _BATCH_READS = 64
@@ -339,17 +344,13 @@ class _Parser:
             self._buffer.append(data)
 
     def _flush(self, final: bool = False) -> None:
-        """Split the held reads into events, decode them as one batch and hand them to the accumulator in
-        order. Each event keeps the time of the read that completed it (its blank line), as if it had been
-        handled then; with ``final``, what is left after the last blank line is an event too (time: now)."""
+        """Split the held reads into events, decode them and hand them to the accumulator in order. Each
+        event keeps the time of the read that completed it (its blank line), as if it had been handled then;
+        with ``final``, what is left after the last blank line is an event too (time: now)."""
         reads, read_times = self._reads, self._read_times
         self._reads, self._read_times, self._held = [], [], 0
-        recorder = self.recorder
-        if recorder is None:
+        if self.recorder is None:
             return
-        names: list[str] = []
-        datas: list[bytes] = []
-        times: list[float] = []
         text = self._pending + b"".join(reads) if self._pending else b"".join(reads)
         if b"\r" in text:  # CRLF line ends: split read by read, as they came (the rare case)
             pending = self._pending
@@ -359,27 +360,47 @@ class _Parser:
                     pending = pending.replace(b"\r\n", b"\n")
                 blocks = pending.split(b"\n\n")
                 pending = blocks.pop()
-                _collect(blocks, [at] * len(blocks), names, datas, times)
+                self._events(blocks, repeat(at, len(blocks)))
             self._pending = pending
         else:
             blocks = text.split(b"\n\n")
             self._pending = blocks.pop()
-            if blocks:
+            if len(reads) == 1:  # a whole body, or one read: every event completed in it
+                self._events(blocks, repeat(read_times[0], len(blocks)))
+            elif len(blocks) == len(reads) and all(map(_ends_event, reads)):
+                # One event per read, as a network delivers them: a read ending in a blank line holds the end
+                # of at least one event, and there are as many events as reads, so each read completed one.
+                self._events(blocks, read_times)
+            elif blocks:
                 ends = list(accumulate(map(len, reads), initial=len(text) - sum(map(len, reads))))[1:]
                 at_end: list[float] = []
                 pos = -1
                 for block in blocks:
                     pos += len(block) + 2  # the last byte of the block's blank line
                     at_end.append(read_times[bisect_right(ends, pos)])
-                _collect(blocks, at_end, names, datas, times)
+                self._events(blocks, at_end)
         if final and self._pending:
-            _collect([self._pending], [_perf()], names, datas, times)
+            self._events([self._pending], (_perf(),))
             self._pending = b""
-        if not datas:
+
+    def _events(self, blocks: list[bytes], times: Iterable[float]) -> None:
+        """Decode each block's event and hand it, with its time, to the recorder's accumulator."""
+        recorder = self.recorder
+        if recorder is None:
             return
         append = recorder.times.append
         acc = recorder.acc
-        for name, payload, at in zip(names, self._decode(datas), times, strict=True):
+        for block, at in zip(blocks, times, strict=True):
+            if block.startswith(b"data:") and b"\n" not in block:  # _event's usual case, inlined
+                name, data = "", block[5:].lstrip(b" ")
+                if data == b"[DONE]":
+                    continue
+            else:
+                parsed = _event(block)
+                if parsed is None:
+                    continue
+                name, data = parsed
+            payload = _decode(data)
             if payload is _UNDECODABLE:
                 continue
             append(at)
@@ -390,27 +411,6 @@ class _Parser:
             except Exception as exc:
                 recorder.broken = True
                 log_once("accumulating a stream chunk", exc)
-
-    def _decode(self, datas: list[bytes]) -> list[Any]:
-        """Each event's data as JSON (:data:`_UNDECODABLE` for one that is not). Several events are decoded
-        together as one JSON array: one decoder call (and one UTF-8 decode) instead of one per event."""
-        events = self.fmt.events
-        if len(datas) > 1:
-            try:
-                payloads = events.decode((b"[" + b",".join(datas) + b"]").decode("utf-8", "replace"))
-            except ValueError:
-                pass
-            else:
-                # A data field holding several comma-separated values would shift the rest: then one by one.
-                if isinstance(payloads, list) and len(payloads) == len(datas):
-                    return payloads
-        out: list[Any] = []
-        for data in datas:
-            try:
-                out.append(_decode_one(events, data.decode("utf-8", "replace")))
-            except ValueError:
-                out.append(_UNDECODABLE)
-        return out
 
     def abandon(self) -> None:
         """The response was dropped unread and unclosed: end the span as the stream lifecycle does."""

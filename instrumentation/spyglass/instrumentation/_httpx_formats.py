@@ -18,10 +18,13 @@ complete, Gemini / Vertex AI ``generateContent``/``streamGenerateContent`` and `
 chat and embed. Unknown fields are ignored; a missing field leaves the attribute unset. Inline base64 data
 (images, audio, documents) is never recorded (see :func:`~spyglass.instrumentation._content.blob_part`).
 
-One reading of each format: OpenAI and Anthropic bodies and events go through the SDK adapters' own
-readers and accumulators (:mod:`._openai`, :mod:`._anthropic`), which accept plain dicts or, through
-:class:`Obj`, attribute access over the wire JSON; so a raw call and an SDK call produce the same span.
-Gemini and Cohere have no SDK adapter; their readers live here.
+One reading of each format: OpenAI and Anthropic bodies go through the SDK adapters' own readers
+(:mod:`._openai`, :mod:`._anthropic`, which accept plain dicts), and their events through the adapters' own
+stream accumulators: their state and ``finish`` are the adapters', only ``accumulate`` is written here again
+to read the decoded dicts the fields the adapter reads off an SDK object (the same fields, in the same order),
+because converting each event into attribute objects for the SDK-facing ``accumulate`` cost more than all
+the rest of an event's handling. So a raw call and an SDK call produce the same span. Gemini and Cohere have
+no SDK adapter; their readers live here.
 """
 
 from __future__ import annotations
@@ -48,84 +51,6 @@ _EMBEDDINGS = OperationName.EMBEDDINGS.value
 _GENERATE = OperationName.GENERATE_CONTENT.value
 
 
-class Obj:
-    """A decoded JSON object read as attributes (``chunk.choices[0].delta.content``), like the SDKs' models.
-
-    Events of the OpenAI and Anthropic formats are decoded into these (:data:`ATTR_EVENTS`), so those
-    adapters' stream accumulators (written against SDK objects) read wire events directly: the HTTP level and
-    the SDK level share one reading of each format. A field the wire omitted reads as ``None``, as it does on
-    the SDK models; the object's ``__dict__`` is the decoded dict, so present fields are plain attribute hits.
-    ``model_dump()`` gives the plain JSON back (what the adapters call on SDK objects they record).
-    """
-
-    __slots__ = ("__dict__",)
-
-    def __getattr__(self, name: str) -> Any:
-        return None  # only reached for a field the wire omitted
-
-    def get(self, name: str, default: Any = None) -> Any:
-        return self.__dict__.get(name, default)
-
-    @property
-    def __pydantic_extra__(self) -> dict[str, Any]:
-        # The accumulators read provider extensions (DeepSeek's ``reasoning_content`` delta) from a pydantic
-        # model's extras; every field of a wire object came off the wire, so all of them serve.
-        return self.__dict__
-
-    def model_dump(self, **_: Any) -> dict[str, Any]:
-        return {k: _plain(v) for k, v in self.__dict__.items()}
-
-
-# Fields the adapters' accumulators read that events often omit (a text delta has no ``usage``, ``refusal``
-# or ``tool_calls``...): as class attributes they read ``None`` from the class, without the Python-level
-# ``__getattr__`` call, which was most of the cost of accumulating one event. A field present on the wire is
-# in the instance ``__dict__`` and wins, so nothing reads differently.
-for _name in (
-    "choices",
-    "content",
-    "content_block",
-    "delta",
-    "finish_reason",
-    "function",
-    "id",
-    "index",
-    "logprobs",
-    "message",
-    "model",
-    "refusal",
-    "response",
-    "service_tier",
-    "stop_reason",
-    "system_fingerprint",
-    "text",
-    "tool_calls",
-    "type",
-    "usage",
-):
-    setattr(Obj, _name, None)
-del _name
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Obj):
-        return value.model_dump()
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _obj(fields: dict[str, Any]) -> Obj:
-    o = Obj.__new__(Obj)
-    o.__dict__ = fields
-    return o
-
-
-ATTR_EVENTS = json.JSONDecoder(object_hook=_obj)
-"""Decodes OpenAI/Anthropic event data into :class:`Obj` (built once: ``json.loads`` with a hook is not)."""
-DICT_EVENTS = json.JSONDecoder()
-"""Decodes event data into plain dicts (the Gemini and Cohere readers here take dicts)."""
-
-
 @dataclass(frozen=True)
 class Format:
     name: str
@@ -134,8 +59,6 @@ class Format:
     response: Callable[[Any, LLMInvocation, bool], None]
     stream: Callable[[LLMInvocation], Accumulator] | None = None
     """A fresh accumulator for one streamed call; content is captured iff ``inv.input_messages`` is set."""
-    events: json.JSONDecoder = DICT_EVENTS
-    """How one event's data is decoded for ``stream``'s accumulator."""
 
 
 def _d(value: Any) -> dict[str, Any]:
@@ -204,32 +127,96 @@ def _reader(read: Callable[[LLMInvocation, Any], None]) -> Callable[[Any, LLMInv
     return response
 
 
-class _ViewAccumulator:
-    """An SDK adapter's accumulator fed ``(event, data)`` pairs whose data is an :class:`Obj`."""
+class _ChatEvents(_openai.ChatAccumulator):
+    """:class:`~._openai.ChatAccumulator` (chat and legacy completions) reading each event's decoded dict."""
 
-    __slots__ = ("_acc",)
-
-    def __init__(self, acc: Any) -> None:
-        self._acc = acc
+    __slots__ = ()
 
     def accumulate(self, chunk: Any) -> bool:
         data = chunk[1]
-        if isinstance(data, Obj):
-            if data.choices is None and data.type is None:
-                data.__dict__["choices"] = []  # an error or keep-alive object: nothing to accumulate
-            self._acc.accumulate(data)
+        if not isinstance(data, dict):
+            return True
+        get = data.get
+        inv = self.inv
+        if not inv.response_id:
+            _openai._common_response(inv, data)
+        usage = get("usage")
+        choices: Any = get("choices")
+        if usage is not None:
+            _openai._chat_usage(inv, usage)
+        if choices is None and get("type") is None:
+            return True  # an error or keep-alive object: nothing more to accumulate
+        states = self.choices
+        for c in choices:  # what is not a list of objects fails here, as it does on the SDK's objects
+            cget = c.get
+            index = cget("index")
+            st = states.get(index)
+            if st is None:
+                st = states[index] = _openai._Choice()
+            if self.legacy:
+                v = cget("text")
+                if v:
+                    st.text.append(v)
+            else:
+                d = cget("delta")
+                if d is not None:
+                    dget = d.get
+                    v = dget("content")
+                    if v:
+                        st.text.append(v)
+                    v = dget("refusal")
+                    if v:
+                        st.refusal.append(v)
+                    v = dget("reasoning_content")  # DeepSeek's reasoning deltas (a pydantic extra on the SDK's)
+                    if v:
+                        st.reasoning.append(v)
+                    calls = dget("tool_calls")
+                    if calls:
+                        for tc in calls:
+                            tget = tc.get
+                            ti = tget("index")
+                            slot = st.tools.get(ti)
+                            if slot is None:
+                                slot = st.tools[ti] = [None, "", []]
+                            v = tget("id")
+                            if v:
+                                slot[0] = v
+                            fn = tget("function")
+                            if fn is not None:
+                                v = fn.get("name")
+                                if v:
+                                    slot[1] = v
+                                v = fn.get("arguments")
+                                if v:
+                                    slot[2].append(v)
+            v = cget("finish_reason")
+            if v:
+                st.finish = v
         return True
-
-    def finish(self, inv: LLMInvocation) -> None:
-        self._acc.finish(inv)
 
 
 def _openai_stream(legacy: bool) -> Callable[[LLMInvocation], Accumulator]:
-    return lambda inv: _ViewAccumulator(_openai.ChatAccumulator(inv, False, legacy))
+    return lambda inv: _ChatEvents(inv, False, legacy)
 
 
-def _responses_stream(inv: LLMInvocation) -> Accumulator:
-    return _ViewAccumulator(_openai.ResponsesAccumulator(inv))
+class _ResponsesEvents(_openai.ResponsesAccumulator):
+    """:class:`~._openai.ResponsesAccumulator` reading each event's decoded dict."""
+
+    __slots__ = ()
+
+    def accumulate(self, chunk: Any) -> bool:
+        event = chunk[1]
+        if not isinstance(event, dict):
+            return True
+        kind = event.get("type")
+        if kind == "response.output_text.delta":
+            delta: Any = event.get("delta")
+            self.text.append(delta)
+        elif kind in ("response.completed", "response.incomplete", "response.failed"):
+            self.final = event.get("response")
+        elif kind == "response.created":
+            _openai._common_response(self.inv, event.get("response"))
+        return True
 
 
 def _openai_tool_calls(calls: Any) -> list[m.Part]:
@@ -263,6 +250,43 @@ def _anthropic_response(body: Any, inv: LLMInvocation, content: bool) -> None:
         _anthropic._on_message(inv, body)
 
 
+class _MessagesEvents(_anthropic.MessagesAccumulator):
+    """:class:`~._anthropic.MessagesAccumulator` reading each event's decoded dict."""
+
+    __slots__ = ()
+
+    def accumulate(self, event: Any) -> bool:
+        get = event.get
+        kind = get("type")
+        if kind == "content_block_delta":
+            slot = self.blocks.get(get("index"))
+            if slot is not None:
+                d = get("delta")
+                dk = d.get("type")
+                if dk == "text_delta":
+                    slot[1].append(d.get("text"))
+                elif dk == "input_json_delta":
+                    slot[1].append(d.get("partial_json"))
+                elif dk == "thinking_delta":
+                    slot[1].append(d.get("thinking"))
+        elif kind == "content_block_start":
+            self.blocks[get("index")] = [get("content_block"), []]
+        elif kind == "message_start":
+            msg = get("message")
+            inv = self.inv
+            inv.response_id = msg.get("id")
+            inv.response_model = msg.get("model")
+            _anthropic._usage(inv, msg.get("usage"))
+        elif kind == "message_delta":
+            d = get("delta")
+            self.reason = (d.get("stop_reason") if isinstance(d, dict) else None) or self.reason
+            usage = get("usage")
+            if usage is not None:
+                # message_delta usage is cumulative; input counts appear there on newer APIs only.
+                self._delta_usage(usage)
+        return True
+
+
 class _AnthropicStream:
     """Messages events (or legacy ``completion`` events), handed to the adapter's accumulators."""
 
@@ -274,14 +298,12 @@ class _AnthropicStream:
 
     def accumulate(self, chunk: Any) -> bool:
         data = chunk[1]
-        if not isinstance(data, Obj):
+        if not isinstance(data, dict):
             return True
         if self._acc is None:
-            legacy = data.type == "completion"
-            self._acc = (_anthropic.CompletionAccumulator if legacy else _anthropic.MessagesAccumulator)(self._inv)
-        if isinstance(self._acc, _anthropic.CompletionAccumulator):
-            self._acc.accumulate(data.model_dump())
-        elif isinstance(data.type, str):
+            legacy = data.get("type") == "completion"
+            self._acc = (_anthropic.CompletionAccumulator if legacy else _MessagesEvents)(self._inv)
+        if isinstance(self._acc, _anthropic.CompletionAccumulator) or isinstance(data.get("type"), str):
             self._acc.accumulate(data)
         return True
 
@@ -590,7 +612,6 @@ OPENAI_CHAT = Format(
     _openai_chat_request,
     _reader(_openai._on_chat),
     _openai_stream(False),
-    ATTR_EVENTS,
 )
 OPENAI_COMPLETIONS = Format(
     "openai.completions",
@@ -598,19 +619,16 @@ OPENAI_COMPLETIONS = Format(
     _openai_completion_request,
     _reader(_openai._on_completion),
     _openai_stream(True),
-    ATTR_EVENTS,
 )
 OPENAI_EMBEDDINGS = Format(
     "openai.embeddings", _EMBEDDINGS, _openai_embeddings_request, _reader(_openai._on_embeddings)
 )
 OPENAI_RESPONSES = Format(
-    "openai.responses", _CHAT, _openai_responses_request, _reader(_openai._on_response), _responses_stream, ATTR_EVENTS
+    "openai.responses", _CHAT, _openai_responses_request, _reader(_openai._on_response), _ResponsesEvents
 )
-ANTHROPIC_MESSAGES = Format(
-    "anthropic.messages", _CHAT, _anthropic_request, _anthropic_response, _AnthropicStream, ATTR_EVENTS
-)
+ANTHROPIC_MESSAGES = Format("anthropic.messages", _CHAT, _anthropic_request, _anthropic_response, _AnthropicStream)
 ANTHROPIC_COMPLETE = Format(
-    "anthropic.complete", _COMPLETION, _anthropic_request, _anthropic_response, _AnthropicStream, ATTR_EVENTS
+    "anthropic.complete", _COMPLETION, _anthropic_request, _anthropic_response, _AnthropicStream
 )
 GEMINI_GENERATE = Format("gemini.generate_content", _GENERATE, _gemini_request, _gemini_response, _GeminiStream)
 GEMINI_EMBED = Format("gemini.embed_content", _EMBEDDINGS, _nothing, _gemini_embed_response)
