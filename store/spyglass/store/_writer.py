@@ -126,7 +126,8 @@ def prepare(rec: Record) -> tuple[tuple[Any, ...], str]:
         pack(rec.events, rec.input_text, rec.output_text) if rec.events else None,
         _dumps(rec.links) if rec.links else None,
     )
-    return row, _dumps(dict(sorted(rec.resource.items())))
+    resource = rec.resource_json  # made once per resource of a request by to_records
+    return row, resource if resource is not None else _dumps(dict(sorted(rec.resource.items())))
 
 
 class _Job:
