@@ -20,6 +20,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -28,6 +29,9 @@ from opentelemetry.trace import Link, SpanKind
 
 from spyglass.semconv import gen_ai
 from spyglass.semconv import messages as m
+from spyglass.store import normalise
+from spyglass.store._otlp import to_records
+from spyglass.store._writer import prepare
 from tests.store.server import StoreServer
 
 
@@ -303,3 +307,71 @@ def test_a_failed_write_is_retryable_and_fails_only_its_own_request(server: Stor
     again = server.post_otlp(_one_span_request("poison", 9).SerializeToString(), "application/x-protobuf")
     assert again.status == 200
     assert {i["name"] for i in server.get("/api/v1/spans").json()["items"]} == {"poison", "fine"}
+
+
+def test_records_of_a_request_share_their_resource_and_match_normalise() -> None:
+    """to_records reads each resource once (service, tenant, stored JSON) and gives the records normalise gives."""
+
+    def kv(key: str, value: Any) -> KeyValue:
+        if isinstance(value, float):
+            return KeyValue(key=key, value=AnyValue(double_value=value))
+        return KeyValue(key=key, value=AnyValue(string_value=value))
+
+    req = ExportTraceServiceRequest()
+    resources = [
+        {"service.name": "svc-a", "spyglass.tenant.id": "acme", "z.last": "1", "a.first": 0.5},
+        {"service.name": "svc-b"},
+        {},
+    ]
+    attrs = {gen_ai.OPERATION_NAME: "chat", gen_ai.REQUEST_MODEL: "gpt-4o", "spyglass.tenant.id": "span-tenant"}
+    for n, resource in enumerate(resources):
+        rs = req.resource_spans.add()
+        rs.resource.attributes.extend(kv(k, v) for k, v in resource.items())
+        scope = rs.scope_spans.add()
+        for i in range(2):
+            scope.spans.append(
+                Span(
+                    trace_id=bytes([n + 1]) * 16,
+                    span_id=bytes([i + 1]) * 8,
+                    name="chat",
+                    start_time_unix_nano=10,
+                    end_time_unix_nano=20,
+                    attributes=[kv(k, v) for k, v in attrs.items()],
+                )
+            )
+    for tenant in (None, "header-tenant"):
+        records = to_records(req, tenant=tenant, pricer=None).records
+        assert [(r.service, r.tenant) for r in records] == [
+            ("svc-a", tenant or "acme"),
+            ("svc-a", tenant or "acme"),
+            ("svc-b", tenant or "span-tenant"),
+            ("svc-b", tenant or "span-tenant"),
+            (None, tenant or "span-tenant"),
+            (None, tenant or "span-tenant"),
+        ]
+        assert records[0].resource is records[1].resource and records[0].resource_json is records[1].resource_json
+        for rec in records:
+            reference = normalise(
+                trace_id=rec.trace_id,
+                span_id=rec.span_id,
+                parent_span_id=rec.parent_span_id,
+                name=rec.name,
+                kind=rec.kind,
+                start_ns=rec.start_ns,
+                end_ns=rec.end_ns,
+                attributes=rec.attributes,
+                events=rec.events,
+                links=rec.links,
+                resource=rec.resource,
+                scope_name=rec.scope_name,
+                status_code=0,
+                status_message=None,
+                tenant=tenant,
+            )
+            assert reference.resource_json is None
+            assert prepare(reference) == prepare(rec)  # the stored row, resource JSON made per span or shared
+            reference.resource_json = rec.resource_json
+            assert reference == rec
+        assert (
+            prepare(records[0])[1] == '{"a.first":0.5,"service.name":"svc-a","spyglass.tenant.id":"acme","z.last":"1"}'
+        )
