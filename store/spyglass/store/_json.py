@@ -58,23 +58,22 @@ def dumps(value: Any) -> str:
 
 def _has_big_float(value: Any) -> bool:
     # orjson's values are exactly dict, list, str, int, float, bool or None: type() identity suffices.
+    kind = type(value)
+    if kind is float:
+        return not -_BIG < value < _BIG  # NaN never comes out of orjson
+    if kind is not dict and kind is not list:
+        return False
     stack = [value]
     while stack:
         node = stack.pop()
-        kind = type(node)
-        if kind is dict:
-            items = node.values()
-        elif kind is list:
-            items = node
-        else:
-            return kind is float and not -_BIG < node < _BIG  # NaN never comes out of orjson
-        for item in items:
+        for item in node.values() if type(node) is dict else node:
             kind = type(item)
-            if kind is float:
-                if not -_BIG < item < _BIG:
-                    return True
-            elif kind is dict or kind is list:
+            if kind is str:
+                continue
+            if kind is dict or kind is list:
                 stack.append(item)
+            elif kind is float and not -_BIG < item < _BIG:
+                return True
     return False
 
 

@@ -214,6 +214,8 @@ def _part(raw: Any) -> dict[str, Any]:
     try:
         if isinstance(raw, str):
             return {"type": "text", "content": raw}
+        if type(raw) is dict and raw.get("type") == "text" and type(content := raw.get("content")) is str:
+            return {"type": "text", "content": content}  # the common part, as the general case below reads it
         if not isinstance(raw, dict):
             return {"type": "unparsed", "content": _text_of(raw)}
         kind = raw.get("type")
