@@ -1,6 +1,6 @@
 """The trace store's request side alone: OTLP body -> records -> rows ready for the writer, CPU per span.
 
-    python benchmarks/store_decode.py [--spans 10000] [--rounds 5] [--baseline /tmp/prev/store]
+    python benchmarks/store_decode.py [--spans 10000] [--rounds 5] [--baseline /tmp/prev/store] [--no-orjson]
 
 Times what a receiving thread does per span before the writer takes over: protobuf decoding
 (``decode_protobuf``), normalising into records with pricing (``to_records`` with the store's pricer) and
@@ -10,8 +10,9 @@ preparing the rows (``prepare``: packing, JSON). The spans are ``benchmarks/stor
 Each variant runs in its own process (``PYTHONPATH`` puts a checkout's ``store`` directory first); the
 variants alternate round by round so that they share the machine's load, and each round reports thread CPU
 time per span (``time.thread_time``) after a warm-up pass. ``--baseline DIR`` names a ``store`` directory of
-older code (``git archive <commit> store | tar -x -C /tmp/prev``) to compare with the working tree; without
-it only the working tree is measured.
+older code (``git archive <commit> store | tar -x -C /tmp/prev``) to compare with the working tree;
+``--no-orjson`` adds the working tree with orjson turned off (what a store without the ``speedups`` extra
+does).
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ while at < len(data):
     payloads.append(data[at + 4 : at + 4 + n])
     at += 4 + n
 passes = int(sys.argv[2])
+if sys.argv[3] == "no-orjson":
+    from spyglass.store import _json
+    _json.ORJSON = None
 pricer = exporter_pricer()
 
 def one_pass():
@@ -82,10 +86,10 @@ def _write_payloads(path: Path, spans: int) -> None:
             f.write(len(body).to_bytes(4, "big") + body)
 
 
-def _run(store_dir: Path, payloads: Path, passes: int) -> dict[str, float]:
+def _run(store_dir: Path, payloads: Path, passes: int, mode: str) -> dict[str, float]:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(store_dir), os.environ.get("PYTHONPATH", "")]))
     out = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(payloads), str(passes)],
+        [sys.executable, "-c", _CHILD, str(payloads), str(passes), mode],
         env=env,
         check=True,
         capture_output=True,
@@ -102,11 +106,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--passes", type=int, default=2, help="timed passes per round (the fastest counts)")
     parser.add_argument("--baseline", type=Path, help="a `store` directory of older code to compare with")
+    parser.add_argument("--no-orjson", action="store_true", help="also the working tree with orjson turned off")
     args = parser.parse_args()
 
-    variants = {"current": STORE_DIR}
+    variants: dict[str, tuple[Path, str]] = {}
     if args.baseline:
-        variants = {"baseline": args.baseline, "current": STORE_DIR}
+        variants["baseline"] = (args.baseline, "")
+    variants["current"] = (STORE_DIR, "")
+    if args.no_orjson:
+        variants["no-orjson"] = (STORE_DIR, "no-orjson")
     results: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
     with tempfile.TemporaryDirectory() as tmp:
         payloads = Path(tmp) / "payloads.bin"
@@ -115,11 +123,11 @@ def main() -> None:
             order = list(variants.items())
             if i % 2:
                 order.reverse()
-            for name, store_dir in order:
-                r = _run(store_dir, payloads, args.passes)
+            for name, (store_dir, mode) in order:
+                r = _run(store_dir, payloads, args.passes, mode)
                 results[name].append(r)
                 print(
-                    f"round {i + 1} {name:>8}: total {r['total_us']:6.1f} us/span "
+                    f"round {i + 1} {name:>9}: total {r['total_us']:6.1f} us/span "
                     f"(decode {r['decode_us']:5.1f}, normalise {r['normalise_us']:5.1f}, "
                     f"prepare {r['prepare_us']:5.1f})",
                     flush=True,
@@ -130,7 +138,7 @@ def main() -> None:
         for key in ("total_us", "decode_us", "normalise_us", "prepare_us"):
             values = [r[key] for r in rs]
             cols.append(f"{key[:-3]} {statistics.median(values):.1f} [{min(values):.1f}-{max(values):.1f}]")
-        print(f"{name:>8}: " + ", ".join(cols))
+        print(f"{name:>9}: " + ", ".join(cols))
     if args.baseline:
         ratios = [c["total_us"] / b["total_us"] for b, c in zip(results["baseline"], results["current"], strict=True)]
         per_round = ", ".join(f"{x:.2f}" for x in ratios)
