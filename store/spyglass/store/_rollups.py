@@ -29,6 +29,7 @@ same hourly cells in the same transaction, so they always agree. Histogram bins 
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import logging
 import math
@@ -101,20 +102,30 @@ class Acc:
         self.hist[b] = self.hist.get(b, 0) + 1
 
     def merge(self, other: Acc, sign: int = 1) -> None:
-        self.n += sign * other.n
-        self.errors += sign * other.errors
-        self.dur_sum += sign * other.dur_sum
-        if sign > 0 and other.dur_max is not None:
-            self.dur_max = other.dur_max if self.dur_max is None else max(self.dur_max, other.dur_max)
+        sums = self.sums
+        hist = self.hist
+        if sign > 0:  # the writer's path, several times per cell of every transaction: kept lean
+            self.n += other.n
+            self.errors += other.errors
+            self.dur_sum += other.dur_sum
+            m = other.dur_max
+            if m is not None and (self.dur_max is None or m > self.dur_max):
+                self.dur_max = m
+            for i, v in enumerate(other.sums):
+                if v is not None:
+                    current = sums[i]
+                    sums[i] = v if current is None else current + v
+            get = hist.get
+            for b, c in other.hist.items():
+                hist[b] = get(b, 0) + c
+            return
+        self.n -= other.n
+        self.errors -= other.errors
+        self.dur_sum -= other.dur_sum
         for i, v in enumerate(other.sums):
             if v is not None:
-                current = self.sums[i]
-                self.sums[i] = sign * v if current is None else current + sign * v
-        hist = self.hist
-        if sign > 0:
-            for b, c in other.hist.items():
-                hist[b] = hist.get(b, 0) + c
-            return
+                current = sums[i]
+                sums[i] = -v if current is None else current - v
         for b, c in other.hist.items():
             left = hist.get(b, 0) - c
             if left > 0:
@@ -183,16 +194,23 @@ def merge(into: dict[Key, Acc], cells: dict[Key, Acc]) -> None:
 
 
 def _copy(acc: Acc) -> Acc:
-    out = Acc()
-    out.merge(acc)
+    """``Acc()`` merged with ``acc``, without the merge."""
+    out = Acc.__new__(Acc)
+    out.n = acc.n
+    out.errors = acc.errors
+    out.dur_sum = 0.0 + acc.dur_sum
+    out.dur_max = acc.dur_max
+    out.sums = list(acc.sums)
+    out.hist = dict(acc.hist)
     return out
 
 
 def _add(cells: dict[Key, Acc], key: Key, acc: Acc) -> None:
     cell = cells.get(key)
     if cell is None:
-        cell = cells[key] = Acc()
-    cell.merge(acc)
+        cells[key] = _copy(acc)
+    else:
+        cell.merge(acc)
 
 
 def levels(cells: dict[Key, Acc]) -> tuple[dict[Key, Acc], dict[Key, Acc]]:
@@ -224,8 +242,11 @@ def _hist_pairs(text: str) -> list[int]:
     return list(data)
 
 
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def _hist_text(hist: dict[int, int]) -> str:
-    return json.dumps([x for b, c in sorted(hist.items()) for x in (b, c)], separators=(",", ":"))
+    return _encode(list(itertools.chain.from_iterable(sorted(hist.items()))))  # [bin, count, bin, count, ...]
 
 
 def load(row: Sequence[Any]) -> Acc:
@@ -317,9 +338,13 @@ def _write(
     for key, delta in cells.items():
         acc = known.pop((name, key), None) or stored.get(key)
         existed = acc is not None
-        if acc is None:
+        if acc is not None:
+            acc.merge(delta, sign)
+        elif sign > 0:
+            acc = _copy(delta)
+        else:
             acc = Acc()
-        acc.merge(delta, sign)
+            acc.merge(delta, sign)
         if acc.n > 0:
             rows.append((*key, acc.n, acc.errors, acc.dur_sum, acc.dur_max, *acc.sums, _hist_text(acc.hist)))
             if cache is not None:
