@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
@@ -21,6 +21,7 @@ from spyglass.exporter import price
 from spyglass.semconv import events, extensions, gen_ai
 from spyglass.semconv import events as events_
 from spyglass.semconv import messages as m
+from spyglass.store import _records as records_
 from spyglass.store import normalise
 from spyglass.testing.replay import ReplayServer
 from tests.conftest import recording
@@ -441,3 +442,68 @@ def test_record_fields_read_the_first_name_set(attrs: dict[str, Any], details: d
         assert getattr(rec, field) == expected, (field, value)
     for field, names in SPAN_ONLY_NAMES.items():
         assert getattr(rec, field) == as_str(first(attrs, names)), field
+
+
+message_names = st.sampled_from(
+    [
+        gen_ai.INPUT_MESSAGES,
+        gen_ai.OUTPUT_MESSAGES,
+        "llm.input_messages.0.message.role",
+        "llm.input_messages.0.message.content",
+        "llm.output_messages.1.message.content",
+        "input.value",
+        "output.value",
+        "gen_ai.prompt.0.content",
+        "gen_ai.prompt.0.role",
+        "gen_ai.completion.0.content",
+        "gen_ai.prompt",
+        "gen_ai.completion",
+        "gen_ai.promptx",
+        "llm.input_messages",
+        "other.key",
+    ]
+)
+message_values = st.sampled_from(
+    [None, "", "hello", '[{"role": "user", "content": "hi"}]', '{"role": "assistant", "parts": []}', "[", 7]
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(attrs=st.dictionaries(message_names, message_values, max_size=6))
+def test_peer_message_readers_skipped_only_when_they_would_find_nothing(
+    attrs: dict[str, Any], monkeypatch_peer: list[bool]
+) -> None:
+    def read() -> tuple[Any, Any]:
+        rec = normalise(
+            trace_id="01" * 16,
+            span_id="02" * 8,
+            parent_span_id=None,
+            name="chat",
+            kind=3,
+            start_ns=1,
+            end_ns=2,
+            attributes=attrs,
+            events=[],
+            links=[],
+            resource={},
+            scope_name=None,
+            status_code=0,
+            status_message=None,
+        )
+        return rec.input_messages, rec.output_messages
+
+    fast = read()
+    monkeypatch_peer[0] = True  # every reader runs, as before the check
+    try:
+        assert read() == fast
+    finally:
+        monkeypatch_peer[0] = False
+
+
+@pytest.fixture
+def monkeypatch_peer(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """``[force]``: while true, the record reads every dialect whatever names the span has."""
+    force = [False]
+    check = records_.has_peer_messages
+    monkeypatch.setattr(records_, "has_peer_messages", lambda attrs: force[0] or check(attrs))
+    return force

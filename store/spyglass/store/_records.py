@@ -588,6 +588,7 @@ _PEER_KEYS = frozenset(
 )
 
 # Messages: the first dialect that has any wins, in order of how current it is.
+_FIRST_PEER_READER = 2
 _READERS: tuple[Callable[[Mapping[str, Any], Attributes, tuple[list[Message], list[Message]]], Any], ...] = (
     lambda g, a, events: _current(g),
     lambda g, a, events: events,
@@ -595,6 +596,22 @@ _READERS: tuple[Callable[[Mapping[str, Any], Attributes, tuple[list[Message], li
     lambda g, a, events: _openllmetry(a),
     lambda g, a, events: (_messages(a.get(_PROMPT_KEY), "user"), _messages(a.get(_COMPLETION_KEY), "assistant")),
 )
+
+
+_PEER_MESSAGE_PREFIXES = (
+    OI_INPUT_MESSAGES,
+    OI_OUTPUT_MESSAGES,
+    ga.DEPRECATED_PROMPT_PREFIX,
+    ga.DEPRECATED_COMPLETION_PREFIX,
+)
+_PEER_MESSAGE_KEYS = frozenset({OI_INPUT_VALUE, OI_OUTPUT_VALUE, _PROMPT_KEY, _COMPLETION_KEY})
+
+
+def has_peer_messages(attributes: Attributes) -> bool:
+    """Whether ``attributes`` has a name the OpenInference or OpenLLMetry message readers read."""
+    return not _PEER_MESSAGE_KEYS.isdisjoint(attributes) or any(
+        key.startswith(_PEER_MESSAGE_PREFIXES) for key in attributes
+    )
 
 
 def record(
@@ -672,7 +689,9 @@ def record(
     rec.session_id = _str(session_id)
 
     from_events = (ev_in, ev_out)
-    for reader in _READERS:
+    for i, reader in enumerate(_READERS):
+        if i == _FIRST_PEER_READER and not has_peer_messages(a):
+            break  # the peers' readers find nothing without their names (one pass over the keys, not four)
         try:
             inputs, outputs = reader(g, a, from_events)
         except Exception:
