@@ -16,6 +16,7 @@ from spyglass.instrumentation import AnthropicInstrumentor, HttpxInstrumentor, O
 from spyglass.semconv import extensions as ext
 from spyglass.semconv import gen_ai
 from tests.conftest import recording
+from tests.instrumentation.test_zero_code import _spans
 
 
 @pytest.fixture
@@ -120,8 +121,6 @@ def test_zero_code_loads_the_http_level_instrumentor(replay, tmp_path) -> None:
     import subprocess
     import sys
     from pathlib import Path
-
-    from tests.instrumentation.test_zero_code import _spans
 
     chat = recording("groq__chat-completions__nostream__chat-legacy__i0")
     msg = recording("anthropic__messages__stream__anthropic-instrumentation-messages-streaming__i0")

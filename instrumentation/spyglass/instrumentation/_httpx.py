@@ -76,7 +76,10 @@ _MAX_BODY = 16 * 1024 * 1024
 """Largest JSON response body parsed (bytes); a bigger one is passed through and not parsed."""
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_KEPT = 256
+"""URL paths, ``Host`` headers and servers whose route, host and port, and provider are kept per instrumentor."""
 _UNDECODABLE: Any = object()
+_UNSEEN: Any = object()
 _perf = time.perf_counter
 
 try:  # optional (the ``speedups`` extra): parses request and response bodies about 4x faster than json
@@ -156,17 +159,29 @@ _FAMILY_PROVIDER = {
 }
 
 
-def _server(request: Any) -> tuple[str | None, int | None]:
-    """Host and port the request is addressed to: the ``Host`` header (what the server sees), else the URL."""
+def _host_header(header: str) -> tuple[str | None, int | None]:
+    """A ``Host`` header's host and port (``None`` when it names none)."""
+    if header.startswith("["):  # IPv6 literal
+        host, _, rest = header[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+    else:
+        host, _, port = header.partition(":")
+    return host or None, int(port) if port.isdigit() else None
+
+
+def _server(request: Any, seen: dict[str, tuple[str | None, int | None]]) -> tuple[str | None, int | None]:
+    """Host and port the request is addressed to: the ``Host`` header (what the server sees), else the URL.
+    ``seen`` keeps the headers already read (an application talks to a handful of hosts)."""
     url = request.url
     header = request.headers.get("host")
     if header:
-        if header.startswith("["):  # IPv6 literal
-            host, _, rest = header[1:].partition("]")
-            port = rest[1:] if rest.startswith(":") else ""
-        else:
-            host, _, port = header.partition(":")
-        return host or None, int(port) if port.isdigit() else _DEFAULT_PORTS.get(url.scheme)
+        parsed = seen.get(header)
+        if parsed is None:
+            if len(seen) >= _KEPT:
+                seen.clear()
+            parsed = seen[header] = _host_header(header)
+        host, port = parsed
+        return host, port if port is not None else _DEFAULT_PORTS.get(url.scheme)
     return (url.host or None), (url.port or _DEFAULT_PORTS.get(url.scheme))
 
 
@@ -289,28 +304,37 @@ class _Parser:
         self._size = 0
         self._ended = False
         self.broken = False
-        encoding = response.headers.get("content-encoding", "").strip().lower()
         self._decoder: Any = None
+
+    def in_memory(self, response: Any) -> bool:
+        """A body the transport handed over already read (``MockTransport``, ASGI/WSGI apps): parse it now.
+
+        Such a response's stream is never iterated nor closed by ``read()``, so there is nothing to wait for;
+        its ``content`` is what the application sees, already decoded.
+        """
+        try:
+            body = response.content  # raises ResponseNotRead for a body still on the wire
+        except Exception:
+            return False
+        if self.sse:
+            self._reads.append(body)
+            self._read_times.append(_perf())
+        elif len(body) > _MAX_BODY:
+            self.broken = True
+        elif body:
+            self._buffer.append(body)
+        self.end()
+        return True
+
+    def on_wire(self, response: Any) -> None:
+        """A body still to be read: decompressed here when the response says it is compressed."""
+        encoding = response.headers.get("content-encoding", "").strip().lower()
         if encoding in ("gzip", "x-gzip"):
             self._decoder = zlib.decompressobj(zlib.MAX_WBITS | 16)
         elif encoding == "deflate":
             self._decoder = zlib.decompressobj()
         elif encoding not in ("", "identity"):
             self.broken = True  # br/zstd: passed through untouched; the span keeps the request side only
-
-    def in_memory(self, response: Any) -> bool:
-        """A body the transport handed over already read (``MockTransport``, ASGI/WSGI apps): parse it now.
-
-        Such a response's stream is never iterated nor closed by ``read()``, so there is nothing to wait for.
-        """
-        try:
-            body = response.content  # raises ResponseNotRead for a body still on the wire
-        except Exception:
-            return False
-        self._decoder = None  # ``content`` is what the application sees: already decoded
-        self.feed(body)
-        self.end()
-        return True
 
     def feed(self, chunk: bytes) -> None:
         if self.broken or self._ended:
@@ -400,7 +424,13 @@ class _Parser:
                 if parsed is None:
                     continue
                 name, data = parsed
-            payload = _decode(data)
+            if _orjson is None:
+                payload = _decode(data)
+            else:  # _decode's first step, inlined
+                try:
+                    payload = _orjson.loads(data)
+                except ValueError:
+                    payload = _decode(data)
             if payload is _UNDECODABLE:
                 continue
             append(at)
@@ -523,11 +553,34 @@ class _Tracer:
     def __init__(self, tel: LLMTelemetry, providers: Mapping[str, str]) -> None:
         self.tel = tel
         self.providers = {k.lower(): v for k, v in providers.items()}
+        # Worked out once per URL path, Host header, and server and API family (each at most _KEPT).
+        self._routes: dict[str, Route | None] = {}
+        self._hosts: dict[str, tuple[str | None, int | None]] = {}
+        self._provider_of: dict[tuple[str | None, int | None, str], str] = {}
+
+    def _provider(self, host: str | None, port: int | None, fmt: f.Format) -> str:
+        key = (host, port, fmt.name)
+        provider = self._provider_of.get(key)
+        if provider is None:
+            default = _FAMILY_PROVIDER.get(fmt.name.split(".", 1)[0], ProviderName.OPENAI.value)
+            if self.providers:
+                provider = self.providers.get(f"{host}:{port}".lower()) or self.providers.get((host or "").lower())
+            provider = provider or provider_for_host(host, default, port)
+            if len(self._provider_of) >= _KEPT:
+                self._provider_of.clear()
+            self._provider_of[key] = provider
+        return provider
 
     def begin(self, request: Any) -> tuple[Route, LLMInvocation, Any, bool] | None:
-        if not is_instrumentation_enabled() or llm_span_active():
+        if request.method != "POST" or not is_instrumentation_enabled() or llm_span_active():
             return None
-        route = match_route(request.method, request.url.path)
+        path = request.url.path
+        routes = self._routes
+        route = routes.get(path, _UNSEEN)
+        if route is _UNSEEN:
+            if len(routes) >= _KEPT:
+                routes.clear()
+            route = routes[path] = match_route("POST", path)
         if route is None:
             return None
         try:
@@ -536,12 +589,8 @@ class _Tracer:
             return None
         if not isinstance(body, dict):
             return None
-        host, port = _server(request)
-        default = _FAMILY_PROVIDER.get(route.fmt.name.split(".", 1)[0], ProviderName.OPENAI.value)
-        provider = None
-        if self.providers:
-            provider = self.providers.get(f"{host}:{port}".lower()) or self.providers.get((host or "").lower())
-        provider = provider or provider_for_host(host, default, port)
+        host, port = _server(request, self._hosts)
+        provider = self._provider(host, port, route.fmt)
         model = body.get("model") if isinstance(body.get("model"), str) else route.path_model
         streaming = body.get("stream") is True or route.stream_path
         inv = LLMInvocation(
@@ -581,6 +630,7 @@ def _make_wrappers(tracer: _Tracer, module: Any) -> tuple[Callable[..., Any], Ca
         try:
             parser = _Parser(tel, inv, span, route, content, response)
             if not parser.in_memory(response):
+                parser.on_wire(response)
                 response.stream = sync_stream(response.stream, parser)
         except Exception as exc:
             log_once("wrapping an LLM HTTP response", exc)
@@ -601,6 +651,7 @@ def _make_wrappers(tracer: _Tracer, module: Any) -> tuple[Callable[..., Any], Ca
         try:
             parser = _Parser(tel, inv, span, route, content, response)
             if not parser.in_memory(response):
+                parser.on_wire(response)
                 response.stream = async_stream(response.stream, parser)
         except Exception as exc:
             log_once("wrapping an LLM HTTP response", exc)
