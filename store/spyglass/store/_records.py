@@ -563,29 +563,27 @@ def normalise(
     )
 
 
-# Peers' names that the record's fields also read, after the current ones: when a span has none of them
-# (the common case), each field is one dict lookup.
-_PEER_KEYS = frozenset(
-    {
-        TRACELOOP_REQUEST_TYPE,
-        ga.DEPRECATED_SYSTEM,
-        OI_PROVIDER,
-        OI_SYSTEM,
-        OI_MODEL,
-        ga.DEPRECATED_USAGE_PROMPT_TOKENS,
-        OI_PROMPT_TOKENS,
-        ga.DEPRECATED_USAGE_COMPLETION_TOKENS,
-        OI_COMPLETION_TOKENS,
-        OI_CACHE_READ,
-        ga.DEPRECATED_USAGE_CACHE_CREATION_INPUT_TOKENS,
-        OI_CACHE_WRITE,
-        OI_REASONING,
-        TRACELOOP_PROPERTIES + "user_id",
-        ga.CONVERSATION_ID,
-        TRACELOOP_PROPERTIES + "session_id",
-        OI_COST_TOTAL,
-    }
+# The names each field is read from, the first set one wins: on the span and the operation-details event
+# (_FIELD_NAMES), on the span only (_SPAN_FIELD_NAMES). Current names first, then the peers'.
+_FIELD_NAMES: tuple[tuple[str, ...], ...] = (
+    (ga.OPERATION_NAME, TRACELOOP_REQUEST_TYPE),
+    (ga.PROVIDER_NAME, ga.DEPRECATED_SYSTEM, OI_PROVIDER, OI_SYSTEM),
+    (ga.REQUEST_MODEL, OI_MODEL),
+    (ga.USAGE_INPUT_TOKENS, ga.DEPRECATED_USAGE_PROMPT_TOKENS, OI_PROMPT_TOKENS),
+    (ga.USAGE_OUTPUT_TOKENS, ga.DEPRECATED_USAGE_COMPLETION_TOKENS, OI_COMPLETION_TOKENS),
+    (ga.USAGE_CACHE_READ_INPUT_TOKENS, OI_CACHE_READ),
+    (ga.USAGE_CACHE_WRITE_INPUT_TOKENS, ga.DEPRECATED_USAGE_CACHE_CREATION_INPUT_TOKENS, OI_CACHE_WRITE),
+    (ga.USAGE_REASONING_OUTPUT_TOKENS, OI_REASONING),
+    (ext.USAGE_COST, OI_COST_TOTAL),
 )
+_SPAN_FIELD_NAMES: tuple[tuple[str, ...], ...] = (
+    (ext.USER_ID, TRACELOOP_PROPERTIES + "user_id"),
+    (ext.SESSION_ID, ga.CONVERSATION_ID, TRACELOOP_PROPERTIES + "session_id"),
+)
+# A span with none of the peers' names (the common case) reads each field with one dict lookup.
+_CURRENT_NAMES = tuple(names[0] for names in _FIELD_NAMES)
+_SPAN_CURRENT_NAMES = tuple(names[0] for names in _SPAN_FIELD_NAMES)
+_PEER_KEYS = frozenset(name for names in (*_FIELD_NAMES, *_SPAN_FIELD_NAMES) for name in names[1:])
 
 # Messages: the first dialect that has any wins, in order of how current it is.
 _FIRST_PEER_READER = 2
@@ -647,29 +645,14 @@ def record(
     # Attributes of the operation-details event fill what the span itself lacks.
     g: Mapping[str, Any] = {**details, **a} if details else a
 
+    fields: Iterable[Any]
     if _PEER_KEYS.isdisjoint(g):
-        get = g.get
-        operation, provider, request_model = get(ga.OPERATION_NAME), get(ga.PROVIDER_NAME), get(ga.REQUEST_MODEL)
-        input_tokens, output_tokens = get(ga.USAGE_INPUT_TOKENS), get(ga.USAGE_OUTPUT_TOKENS)
-        cache_read, cache_write = get(ga.USAGE_CACHE_READ_INPUT_TOKENS), get(ga.USAGE_CACHE_WRITE_INPUT_TOKENS)
-        reasoning, cost = get(ga.USAGE_REASONING_OUTPUT_TOKENS), get(ext.USAGE_COST)
-        user_id, session_id = a.get(ext.USER_ID), a.get(ext.SESSION_ID)
-    else:  # the same fields, each from the first of its names that is set
-        operation = _first(g, ga.OPERATION_NAME, TRACELOOP_REQUEST_TYPE)
-        provider = _first(g, ga.PROVIDER_NAME, ga.DEPRECATED_SYSTEM, OI_PROVIDER, OI_SYSTEM)
-        request_model = _first(g, ga.REQUEST_MODEL, OI_MODEL)
-        input_tokens = _first(g, ga.USAGE_INPUT_TOKENS, ga.DEPRECATED_USAGE_PROMPT_TOKENS, OI_PROMPT_TOKENS)
-        output_tokens = _first(g, ga.USAGE_OUTPUT_TOKENS, ga.DEPRECATED_USAGE_COMPLETION_TOKENS, OI_COMPLETION_TOKENS)
-        cache_read = _first(g, ga.USAGE_CACHE_READ_INPUT_TOKENS, OI_CACHE_READ)
-        cache_write = _first(
-            g, ga.USAGE_CACHE_WRITE_INPUT_TOKENS, ga.DEPRECATED_USAGE_CACHE_CREATION_INPUT_TOKENS, OI_CACHE_WRITE
-        )
-        reasoning, cost = (
-            _first(g, ga.USAGE_REASONING_OUTPUT_TOKENS, OI_REASONING),
-            _first(g, ext.USAGE_COST, OI_COST_TOTAL),
-        )
-        user_id = _first(a, ext.USER_ID, TRACELOOP_PROPERTIES + "user_id")
-        session_id = _first(a, ext.SESSION_ID, ga.CONVERSATION_ID, TRACELOOP_PROPERTIES + "session_id")
+        fields = map(g.get, _CURRENT_NAMES)
+        user_id, session_id = map(a.get, _SPAN_CURRENT_NAMES)
+    else:
+        fields = (_first(g, *names) for names in _FIELD_NAMES)
+        user_id, session_id = (_first(a, *names) for names in _SPAN_FIELD_NAMES)
+    operation, provider, request_model, input_tokens, output_tokens, cache_read, cache_write, reasoning, cost = fields
     rec.operation = _str(operation)
     oi_kind = _str(a.get(OI_SPAN_KIND))
     rec.provider = _str(provider)
