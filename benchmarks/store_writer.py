@@ -68,8 +68,11 @@ def _requests(spans: int, as_of: int) -> list[list[Any]]:
     return out
 
 
-def child(spans: int, as_of: int, busy: bool) -> dict[str, float]:
+def child(spans: int, as_of: int, busy: bool, switch_ms: float | None) -> dict[str, float]:
     from spyglass.store._writer import Writer
+
+    if switch_ms is not None:
+        sys.setswitchinterval(switch_ms / 1000)
 
     requests = _requests(spans, as_of)
     total = sum(len(r) for r in requests)
@@ -111,10 +114,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--prev", type=Path, default=None, help="the baseline's store directory (on PYTHONPATH)")
     parser.add_argument("--busy", action="store_true", help="also measure beside a busy Python thread")
+    parser.add_argument("--switch-ms", type=float, default=None, help="sys.setswitchinterval in the children (ms)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.spans, args.as_of, args.busy)))
+        print(json.dumps(child(args.spans, args.as_of, args.busy, args.switch_ms)))
         return
     codes = [("this code", None)] + ([("baseline", args.prev)] if args.prev else [])
     modes = [False, True] if args.busy else [False]
@@ -128,11 +132,13 @@ def main() -> None:
                     env["PYTHONPATH"] = os.pathsep.join([str(path), env.get("PYTHONPATH", "")])
                 cmd = [sys.executable, __file__, "--child", "--spans", str(args.spans), "--as-of", str(args.as_of)]
                 cmd += ["--busy"] if busy else []
+                cmd += ["--switch-ms", str(args.switch_ms)] if args.switch_ms is not None else []
                 out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
                 res = json.loads(out.strip().splitlines()[-1])
                 results[(label, busy)].append(res)
                 print(f"round {r + 1} {label:9} busy={busy!s:5} " + " ".join(f"{k}={v:.1f}" for k, v in res.items()))
-    print(f"\n{args.spans:,} spans per run (time as in a {args.as_of:,}-span load), ", end="")
+    spans = int(next(iter(results.values()))[0]["spans"])  # whole requests: --spans rounded up
+    print(f"\n{spans:,} spans per run (time as in a {args.as_of:,}-span load), ", end="")
     print(f"medians of {args.rounds} interleaved rounds [range]\n")
     print("| code | busy thread | wall µs/span | writer CPU µs/span | process CPU µs/span |")
     print("| --- | --- | --: | --: | --: |")
