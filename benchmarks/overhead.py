@@ -577,6 +577,67 @@ def chunks(rounds: int, streams: int) -> str:
     return "\n".join(lines)
 
 
+def http_events(rounds: int, streams: int) -> str:
+    """The HTTP level's own cost per server-sent event, without an SDK: the raw ``httpx2`` client reads the
+    synthetic chat streams (10 and 50 events) over ``MockTransport``, whole (one read) and one event per read,
+    bare and with ``HttpxInstrumentor``, both in this process, instrumented and removed round by round (the
+    order alternating). Per event = (added per 50-event stream - added per 10-event stream) / 40; medians over
+    rounds, and the per-round range."""
+    import httpx2
+
+    from spyglass.instrumentation import HttpxInstrumentor
+
+    tp, mp = _providers()
+    http = HttpxInstrumentor()
+    bodies = {n: _stream_body(n) for n in (10, 50)}
+
+    def workload(n: int, split: bool) -> Callable[[], None]:
+        body = bodies[n]
+        reads = [e + b"\n\n" for e in body.split(b"\n\n") if e]
+
+        def handler(request: Any) -> Any:
+            content = iter(reads) if split else body
+            return httpx2.Response(200, content=content, headers={"content-type": "text/event-stream"})
+
+        client = httpx2.Client(transport=httpx2.MockTransport(handler))
+        request = {"model": "gpt-4o-mini", "messages": MESSAGES, "stream": True}
+
+        def run() -> None:
+            with client.stream("POST", "https://api.openai.com/v1/chat/completions", json=request) as r:
+                for _ in r.iter_bytes():
+                    pass
+
+        return run
+
+    loads = {f"{n}{'s' if split else ''}": workload(n, split) for split in (False, True) for n in (10, 50)}
+    per: dict[str, list[dict[str, float]]] = {"bare": [], "http": []}
+    for r in range(rounds):
+        for name in ("bare", "http") if r % 2 == 0 else ("http", "bare"):
+            if name == "http":
+                http.instrument(tracer_provider=tp, meter_provider=mp)
+            try:
+                for fn in loads.values():
+                    for _ in range(10):
+                        fn()
+                per[name].append({k: _time(fn, streams) for k, fn in loads.items()})
+            finally:
+                if name == "http":
+                    http.uninstrument()
+    event = {
+        kind: [
+            ((h[f"50{kind}"] - b[f"50{kind}"]) - (h[f"10{kind}"] - b[f"10{kind}"])) / 40
+            for h, b in zip(per["http"], per["bare"], strict=True)
+        ]
+        for kind in ("", "s")
+    }
+    lines = ["| HTTP level, raw `httpx2` stream | µs per event (median) | per-round range |", "| --- | ---: | ---: |"]
+    for kind, label in (("", "read whole"), ("s", "one event per read")):
+        lines.append(
+            f"| {label} | {statistics.median(event[kind]):.2f} | {min(event[kind]):.2f}-{max(event[kind]):.2f} |"
+        )
+    return "\n".join(lines)
+
+
 def in_process(rounds: int, calls: int) -> str:
     """Spyglass's rows (SDK level, traces only, HTTP level) and the two floors, all in this one process.
 
@@ -676,12 +737,16 @@ def main() -> None:
     ap.add_argument("--only", help="comma-separated variant names (bare always runs)")
     ap.add_argument("--steps", action="store_true", help="measure a decorated no-op step instead")
     ap.add_argument("--chunks", action="store_true", help="measure Spyglass's per-chunk work in isolation")
+    ap.add_argument("--http-events", action="store_true", help="the HTTP level's cost per event, raw httpx2")
     ap.add_argument(
         "--in-process", action="store_true", help="Spyglass's rows and the floors in one process (more precise)"
     )
     args = ap.parse_args()
     if args.in_process:
         print(in_process(args.rounds, args.calls))
+        return
+    if args.http_events:
+        print(http_events(args.rounds, max(args.calls // 3, 50)))
         return
     if args.chunks:
         print(chunks(args.rounds, args.calls * 5))

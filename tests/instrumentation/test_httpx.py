@@ -413,8 +413,8 @@ def test_in_memory_transport_responses_end_at_once(instrumented, lib: Any) -> No
 
 @pytest.mark.parametrize("bad", ["data: not json\n\n", ""], ids=["bad-json", "two-values-only"])
 def test_events_arriving_together_decode_as_one_batch_with_the_same_result(instrumented, bad: str) -> None:
-    """Several events in one read are decoded together; odd ones (names, multi-line data, comments, bad
-    JSON, a data field holding two values) still give exactly what one-by-one decoding gives."""
+    """Several events in one read are split and decoded in one pass; odd ones (names, multi-line data,
+    comments, bad JSON, a data field holding two values) still give exactly what one-by-one decoding gives."""
     head = {"id": "chatcmpl-x", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o-mini"}
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
@@ -449,9 +449,9 @@ def test_events_arriving_together_decode_as_one_batch_with_the_same_result(instr
 _TIMING = {gen_ai.RESPONSE_TIME_TO_FIRST_CHUNK}
 
 
-@pytest.mark.parametrize("rec", [r for r in representative() if not r.streaming], ids=lambda r: r.name)
+@pytest.mark.parametrize("rec", representative(), ids=lambda r: r.name)
 async def test_bodies_read_the_same_with_and_without_orjson(instrumented, replay, monkeypatch, rec: Recording) -> None:
-    """orjson (optional) and json give the same span; without orjson installed json does all the parsing."""
+    """orjson (optional) and json give the same span, bodies and events; without orjson json does it all."""
     from spyglass.instrumentation import _httpx
 
     assert _httpx._orjson is not None  # installed here (dspy requires it), so the first call takes it
@@ -566,6 +566,42 @@ def test_an_integer_past_64_bits_keeps_its_value() -> None:
 
     big = 2**64 + 1
     assert _httpx._decode(str(big).encode()) == (float(big) if _httpx._orjson is not None else big)
+
+
+def test_routes_hosts_and_providers_kept_per_instrumentor_stay_right_past_the_bound(instrumented) -> None:
+    """Route, host and port, and provider are worked out once per path, Host header and server: across more
+    distinct ones than are kept (the memo starts over), every span still names its own."""
+    from spyglass.instrumentation import _httpx
+
+    body = recording("openai__chat-completions__nostream__chat__i1").body.encode()
+
+    def handler(request: Any) -> Any:
+        return httpx2.Response(200, content=body, headers={"content-type": "application/json"})
+
+    calls = _httpx._KEPT + 40
+    with httpx2.Client(transport=httpx2.MockTransport(handler)) as c:
+        for i in range(calls):
+            host = "api.groq.com" if i % 2 else f"gpu-{i}.internal:{8000 + i % 7}"
+            path = f"/v{i}/embeddings" if i % 3 == 0 else f"/v{i}/chat/completions"
+            c.post(f"http://{host}{path}", json={"model": f"m{i}", "messages": [{"role": "user", "content": "hi"}]})
+    spans = instrumented.spans()
+    assert len(spans) == calls
+    for i, span in enumerate(spans):
+        attrs = span.attributes
+        assert attrs[gen_ai.REQUEST_MODEL] == f"m{i}"
+        assert attrs[gen_ai.OPERATION_NAME] == ("embeddings" if i % 3 == 0 else "chat")
+        if i % 2:
+            assert (attrs[gen_ai.PROVIDER_NAME], attrs[gen_ai.SERVER_ADDRESS], attrs[gen_ai.SERVER_PORT]) == (
+                "groq",
+                "api.groq.com",
+                80,
+            )
+        else:
+            assert (attrs[gen_ai.PROVIDER_NAME], attrs[gen_ai.SERVER_ADDRESS], attrs[gen_ai.SERVER_PORT]) == (
+                "openai",
+                f"gpu-{i}.internal",
+                8000 + i % 7,
+            )
 
 
 def test_completion_hook_argument_sees_the_raw_http_call(telemetry, replay) -> None:

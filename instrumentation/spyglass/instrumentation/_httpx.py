@@ -413,10 +413,11 @@ class _Parser:
         if recorder is None:
             return
         append = recorder.times.append
-        acc = recorder.acc
+        accumulate = recorder.acc.accumulate if recorder.acc is not None else None
+        decode = _decode if _orjson is None else _orjson.loads
         for block, at in zip(blocks, times, strict=True):
-            if block.startswith(b"data:") and b"\n" not in block:  # _event's usual case, inlined
-                name, data = "", block[5:].lstrip(b" ")
+            if block[:6] == b"data: " and b"\n" not in block:  # the usual event: one data line, no name
+                name, data = "", block[6:]  # (more spaces after the colon are JSON whitespace)
                 if data == b"[DONE]":
                     continue
             else:
@@ -424,20 +425,17 @@ class _Parser:
                 if parsed is None:
                     continue
                 name, data = parsed
-            if _orjson is None:
+            try:
+                payload = decode(data)
+            except ValueError:  # what orjson refuses
                 payload = _decode(data)
-            else:  # _decode's first step, inlined
-                try:
-                    payload = _orjson.loads(data)
-                except ValueError:
-                    payload = _decode(data)
             if payload is _UNDECODABLE:
                 continue
             append(at)
-            if recorder.broken:
+            if recorder.broken or accumulate is None:
                 continue
             try:
-                acc.accumulate((name, payload))  # type: ignore[union-attr]
+                accumulate((name, payload))
             except Exception as exc:
                 recorder.broken = True
                 log_once("accumulating a stream chunk", exc)
