@@ -45,8 +45,8 @@ while at < len(data):
     at += 4 + n
 passes = int(sys.argv[2])
 if sys.argv[3] == "no-orjson":
-    from spyglass.store import _json
-    _json.ORJSON = None
+    from spyglass.semconv import _fastjson
+    _fastjson.ORJSON = None
 pricer = exporter_pricer()
 
 def one_pass():

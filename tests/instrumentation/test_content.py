@@ -13,6 +13,7 @@ import pytest
 
 from spyglass.instrumentation import _content
 from spyglass.instrumentation._content import truncate_json
+from spyglass.semconv import _fastjson
 from spyglass.semconv import messages as m
 from spyglass.semconv.messages import dumps
 
@@ -55,16 +56,16 @@ def test_floats_are_spelled_as_dumps_spells_them() -> None:
 def test_plain_messages_take_orjson() -> None:
     # The common case must not fall back (else the fast path would be dead code).
     messages = [m.message("user", [m.text("Tell me a joke about opentelemetry. " * 6)])]
-    assert _content._same_as_dumps(orjson.dumps(messages))
+    assert _fastjson.same_as_json(orjson.dumps(messages))
     assert truncate_json(messages, 10_000) == (dumps(messages), False)
 
 
 @pytest.mark.parametrize("raw", [b"[null]", b"[1e16]", b"[1e-7]", b"[0.00001]", b'["call_9e1"]'])
 def test_text_orjson_may_spell_differently_falls_back(raw: bytes) -> None:
-    assert not _content._same_as_dumps(raw)
+    assert not _fastjson.same_as_json(raw)
 
 
 def test_without_orjson_dumps_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_content, "_orjson", None)
+    monkeypatch.setattr(_fastjson, "ORJSON", None)
     value = {"a": 1e-5, "b": [m.text("hi")]}
     assert _content._compact_json(value) == dumps(value)

@@ -15,7 +15,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from spyglass.semconv import gen_ai
+from spyglass.semconv import _fastjson, gen_ai
 from spyglass.store import Filters, Store, queries
 from spyglass.store import _json as store_json
 from spyglass.store._packing import dumps, pack, unpack
@@ -306,9 +306,9 @@ awkward_values = st.recursive(
 def json_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Both ways the store's JSON functions run: through orjson (installed by CI) and without it."""
     if request.param == "json":
-        monkeypatch.setattr(store_json, "ORJSON", None)
+        monkeypatch.setattr(_fastjson, "ORJSON", None)
     else:
-        assert store_json.ORJSON is not None, "orjson (the speedups extra) is not installed"
+        assert _fastjson.ORJSON is not None, "orjson (the speedups extra) is not installed"
     return str(request.param)
 
 

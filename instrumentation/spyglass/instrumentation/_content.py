@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any
 
 from spyglass.semconv import extensions as ext
+from spyglass.semconv._fastjson import orjson_text
 from spyglass.semconv.messages import BlobPart, Part, UriPart, base64_decoded_size, dumps
 
 from ._config import Settings
@@ -37,46 +38,11 @@ _MARKER_OVERHEAD = 64
 """Room for the truncation marker properties added to a cut part."""
 _MAX_ROUNDS = 6
 
-try:  # the `speedups` extra: message JSON several times faster than the json encoder
-    import orjson as _orjson
-except ImportError:  # pragma: no cover - without it every value takes dumps
-    _orjson = None  # type: ignore[assignment]
-
-_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
-
-
-def _same_as_dumps(raw: bytes) -> bool:
-    """False where orjson's text may differ from :func:`dumps`'s: NaN or infinity (``null`` there) and a float
-    it spells differently (``1e-05`` is ``0.00001`` there, ``1e+16`` is ``1e16``). A false alarm (a real
-    ``null``, an id like ``call_1e4``) only sends the value to :func:`dumps`. Substring searches: a regular
-    expression for "a digit, then ``e``" costs more than the encoding it guards (10 µs)."""
-    return b"null" not in raw and b".0000" not in raw and b"0e" not in raw.translate(_DIGITS_AS_ZERO)
-
-
-def _refuse(obj: Any) -> NoReturn:
-    # A type orjson does not know (bytes, pydantic models, sets...): dumps decides how it is written.
-    raise TypeError
-
 
 def _compact_json(value: Any) -> str:
-    """:func:`dumps` ``(value)``, the same text, through orjson when that is certain to give it.
-
-    One known difference: a plain :class:`enum.Enum` member (no ``str``/``int`` mix-in) is written as its
-    value by orjson, where :func:`dumps` writes its ``str()`` (only an application's own object inside
-    content could be one; the SDKs' requests and responses are JSON).
-    """
-    if _orjson is not None:
-        try:
-            raw = _orjson.dumps(value, default=_refuse, option=_OPTIONS)
-        except TypeError:  # refused: a type above, integers past 64 bits, non-string keys, lone surrogates
-            pass
-        else:
-            if _same_as_dumps(raw):
-                return raw.decode()
-    return dumps(value)
-
-
-_OPTIONS = 0 if _orjson is None else _orjson.OPT_PASSTHROUGH_DATACLASS | _orjson.OPT_PASSTHROUGH_DATETIME
+    """:func:`dumps` ``(value)``, the same text, through orjson when that is certain to give it (the
+    `speedups` extra; :mod:`spyglass.semconv._fastjson`)."""
+    return orjson_text(value) or dumps(value)
 
 
 def blob_part(b64: str | bytes, modality: str, mime_type: str | None) -> BlobPart:
