@@ -354,6 +354,23 @@ class _Parser:
             self.broken = True
             log_once("parsing an LLM HTTP response", exc)
 
+    def reader(self) -> Callable[[bytes], None]:
+        """What each read goes through: :meth:`feed`, or :meth:`_hold` for an event stream read as is."""
+        return self._hold if self.sse and self._decoder is None and not self.broken else self.feed
+
+    def _hold(self, chunk: bytes) -> None:
+        """:meth:`feed` for an uncompressed event stream: per read, only keep the bytes and the time."""
+        reads = self._reads
+        reads.append(chunk)
+        self._read_times.append(_perf())
+        self._held += len(chunk)
+        if (len(reads) >= _BATCH_READS or self._held >= _BATCH_BYTES) and not self._ended:
+            try:
+                self._flush()
+            except Exception as exc:
+                self.broken = True
+                log_once("parsing an LLM HTTP response", exc)
+
     def _take(self, data: bytes) -> None:
         if self.sse:
             self._reads.append(data)
@@ -493,9 +510,10 @@ def _stream_classes(module: Any) -> tuple[type, type]:
 
         def __iter__(self) -> Iterator[bytes]:
             parser = self._parser
+            feed = parser.reader()
             try:
                 for chunk in self._inner:
-                    parser.feed(chunk)
+                    feed(chunk)
                     yield chunk
             except GeneratorExit:
                 parser.end()
@@ -521,9 +539,10 @@ def _stream_classes(module: Any) -> tuple[type, type]:
 
         async def __aiter__(self) -> AsyncIterator[bytes]:
             parser = self._parser
+            feed = parser.reader()
             try:
                 async for chunk in self._inner:
-                    parser.feed(chunk)
+                    feed(chunk)
                     yield chunk
             except GeneratorExit:
                 parser.end()
