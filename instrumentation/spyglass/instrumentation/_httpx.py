@@ -313,7 +313,9 @@ class _Parser:
         its ``content`` is what the application sees, already decoded.
         """
         try:
-            body = response.content  # raises ResponseNotRead for a body still on the wire
+            if not response.is_stream_consumed:  # a body still on the wire, the usual case (``content`` would
+                return False  # raise ResponseNotRead: an exception per call)
+            body = response.content
         except Exception:
             return False
         if self.sse:
@@ -328,7 +330,8 @@ class _Parser:
 
     def on_wire(self, response: Any) -> None:
         """A body still to be read: decompressed here when the response says it is compressed."""
-        encoding = response.headers.get("content-encoding", "").strip().lower()
+        # get_list: no KeyError raised and caught when the header is absent (the usual event stream)
+        encoding = ", ".join(response.headers.get_list("content-encoding")).strip().lower()
         if encoding in ("gzip", "x-gzip"):
             self._decoder = zlib.decompressobj(zlib.MAX_WBITS | 16)
         elif encoding == "deflate":
