@@ -638,7 +638,55 @@ def http_events(rounds: int, streams: int) -> str:
     return "\n".join(lines)
 
 
-def in_process(rounds: int, calls: int) -> str:
+def _fine_round(
+    loads: dict[str, Callable[[], Any]],
+    variants: dict[str, Any],
+    order: list[str],
+    calls: int,
+    per: dict[str, list[dict[str, float]]],
+) -> None:
+    """One round of ``--in-process --fine``: workload by workload, each of its 5 batches is timed for every
+    variant in turn (applied, one untimed call, the batch, removed), so a change in the machine's load falls
+    on all of them alike; a variant's round value is the median of its 5 batches (CPU µs per call)."""
+    rows: list[dict[str, float]] = [{} for _ in order]
+    for k, fn in loads.items():
+        batch = max(1, (calls if k == "call" else max(calls // 3, 50)) // 5)
+        samples: list[list[float]] = [[] for _ in order]
+        for _ in range(5):
+            for slot, name in enumerate(order):
+                apply, remove = variants.get(name) or (None, None)
+                if apply is not None:
+                    apply()
+                try:
+                    fn()
+                    t0 = time.process_time()
+                    for _ in range(batch):
+                        fn()
+                    samples[slot].append((time.process_time() - t0) / batch * 1e6)
+                finally:
+                    if remove is not None:
+                        remove()
+        for slot in range(len(order)):
+            rows[slot][k] = statistics.median(samples[slot])
+    for slot, name in enumerate(order):
+        per[name].append(rows[slot])
+
+
+def _ratio_ranges(per: dict[str, list[dict[str, float]]], bare: list[dict[str, float]]) -> str:
+    """The HTTP level's added cost over the SDK level's, round by round: the range for each workload."""
+    out = []
+    for k in ("call", "stream50", "stream50s"):
+        ratios = [
+            (h[k] - b[k]) / (sd[k] - b[k])
+            for h, sd, b in zip(per["spyglass-http"], per["spyglass"], bare, strict=True)
+            if sd[k] - b[k] > 0
+        ]
+        if ratios:
+            out.append(f"{k} {min(ratios):.2f}-{max(ratios):.2f}")
+    return ", ".join(out)
+
+
+def in_process(rounds: int, calls: int, fine: bool = False) -> str:
     """Spyglass's rows (SDK level, traces only, HTTP level) and the two floors, all in this one process.
 
     Between processes the same variant varies by up to +-100 µs per call on this machine (whatever a
@@ -647,7 +695,8 @@ def in_process(rounds: int, calls: int) -> str:
     goes on to the next, with the same providers throughout; the bare SDK is timed at the start and the end
     of every round. Overheads are against the mean of those two, medians over rounds. The streams are timed
     whole (the in-memory transport hands the body over already read) and one event per read, the way a
-    network delivers them (the HTTP level then parses incrementally).
+    network delivers them (the HTTP level then parses incrementally). With ``fine``, variants switch every
+    batch instead of every round (see :func:`_fine_round`).
     """
     import wrapt
     from openai import _base_client
@@ -676,6 +725,9 @@ def in_process(rounds: int, calls: int) -> str:
     per: dict[str, list[dict[str, float]]] = {k: [] for k in ("bare", *variants)}
     for r in range(rounds):
         names = list(variants) if r % 2 == 0 else list(reversed(variants))
+        if fine:
+            _fine_round(loads, variants, ["bare", *names, "bare"], calls, per)
+            continue
         for name in ["bare", *names, "bare"]:
             apply, remove = variants.get(name) or (None, None)
             if apply is not None:
@@ -719,7 +771,8 @@ def in_process(rounds: int, calls: int) -> str:
     lines.append(
         f"HTTP level / SDK level: {h['call'] / sd['call']:.2f}x per call, {h['stream50'] / sd['stream50']:.2f}x per "
         f"50-chunk stream read whole, {h['stream50s'] / sd['stream50s']:.2f}x one event per read "
-        f"({rounds} rounds of {calls} calls; per-round call overheads: "
+        f"({rounds} rounds of {calls} calls{', variants switched every batch' if fine else ''}; "
+        f"per-round ratios {_ratio_ranges(per, bare)}; per-round call overheads: "
         + "; ".join(
             f"{n} {[round(row['call'] - b['call']) for row, b in zip(per[n], bare, strict=True)]}"
             for n in ("spyglass", "floor-span", "spyglass-http")
@@ -741,9 +794,10 @@ def main() -> None:
     ap.add_argument(
         "--in-process", action="store_true", help="Spyglass's rows and the floors in one process (more precise)"
     )
+    ap.add_argument("--fine", action="store_true", help="with --in-process: switch variants every batch, not round")
     args = ap.parse_args()
     if args.in_process:
-        print(in_process(args.rounds, args.calls))
+        print(in_process(args.rounds, args.calls, args.fine))
         return
     if args.http_events:
         print(http_events(args.rounds, max(args.calls // 3, 50)))

@@ -23,7 +23,7 @@ an unknown host gets the API family's provider (``openai`` for OpenAI-style path
 How it hooks in: ``Client._send_single_request`` / ``AsyncClient._send_single_request`` of both libraries,
 one level above the transport. The span starts before the request is sent and is current while it is,
 and the response's byte stream is wrapped: the bytes the application reads pass through unchanged while a
-copy is parsed (JSON, or server-sent events: split as they arrive, decoded in batches), so nothing is read
+copy is parsed (JSON, or server-sent events: held per read, then split and decoded in batches), so nothing is read
 on the application's behalf and the span ends when the body is fully read, the response is closed, or the
 read fails.
 

@@ -20,11 +20,11 @@ chat and embed. Unknown fields are ignored; a missing field leaves the attribute
 
 One reading of each format: OpenAI and Anthropic bodies go through the SDK adapters' own readers
 (:mod:`._openai`, :mod:`._anthropic`, which accept plain dicts), and their events through the adapters' own
-stream accumulators: their state and ``finish`` are the adapters', only ``accumulate`` is written here again
-to read the decoded dicts the fields the adapter reads off an SDK object (the same fields, in the same order),
-because converting each event into attribute objects for the SDK-facing ``accumulate`` cost more than all
-the rest of an event's handling. So a raw call and an SDK call produce the same span. Gemini and Cohere have
-no SDK adapter; their readers live here.
+stream accumulators (their state and ``finish``). Only ``accumulate`` is written again here: it reads from
+each event's decoded dict the fields the adapter's reads from an SDK object, the same fields in the same
+order, because turning every event into attribute objects for the adapter's ``accumulate`` cost more than
+all the rest of the event's handling. So a raw call and an SDK call produce the same span. Gemini and Cohere
+have no SDK adapter; their readers live here.
 """
 
 from __future__ import annotations
