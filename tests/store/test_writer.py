@@ -1,7 +1,11 @@
 """The writer's rollup cache (rows it wrote are not read back) never lets the rollups drift from the spans:
 after a rolled-back transaction whose jobs are retried one by one, after another connection changed a rollup
 row, after retention, and when the cache is trimmed to its bounds. Each check recomputes every rollup table
-from the stored spans and compares it row by row."""
+from the stored spans and compares it row by row.
+
+The text of acknowledged spans is indexed in a transaction after the rows': a search started after an
+acknowledgement still finds the span, a writer that stopped before indexing leaves its rows to the next one,
+and rows an older store indexed itself are not indexed twice (FTS5's integrity-check)."""
 
 from __future__ import annotations
 
@@ -14,7 +18,9 @@ from typing import Any
 
 import pytest
 
-from spyglass.store import Record, Retention, Store, _rollups
+from spyglass.store import Filters, Record, Retention, Store, _rollups, queries
+from spyglass.store._errors import StoreError
+from spyglass.store._writer import Writer
 
 HOUR = 3600 * 10**9
 
@@ -161,3 +167,110 @@ def test_the_cache_keeps_the_rows_last_written_within_its_bounds() -> None:
     cache.rows[("rollups", (9,))] = big  # more bins than the bound alone: everything goes
     cache.trim()
     assert cache.rows == {}
+
+
+def _texts(records: list[Record], word: str) -> list[Record]:
+    for i, rec in enumerate(records):
+        rec.input_text = f"user: tell me about {word} number {i}"
+        rec.output_text = f"assistant: {word} is a word"
+    return records
+
+
+def _fts_check(store: Store) -> None:
+    store.write(lambda conn: conn.execute("INSERT INTO spans_fts (spans_fts, rank) VALUES ('integrity-check', 1)"))
+
+
+def _found(store: Store, word: str) -> int:
+    page = store.read(queries.search_spans, Filters(q=word), limit=1000)
+    return len(page["items"])
+
+
+def test_a_search_after_an_acknowledgement_finds_the_spans(store: Store) -> None:
+    rng = random.Random(4)
+    base = time.time_ns() // HOUR * HOUR - 2 * HOUR
+    errors: list[str] = []
+
+    def sender(k: int) -> None:
+        for b in range(6):
+            word = f"w{k}x{b}q"
+            batch = _texts(_records(rng, (k * 10 + b) * 1000, 300, base, base + HOUR), word)
+            store.submit(batch).result()
+            found = _found(store, word)  # right after the acknowledgement, while other batches are indexed
+            if found != 300:
+                errors.append(f"{word}: {found} of 300")
+
+    threads = [threading.Thread(target=sender, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    _fts_check(store)
+
+
+def test_rows_a_stopped_writer_left_unindexed_are_indexed_when_the_store_opens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = random.Random(5)
+    base = time.time_ns() // HOUR * HOUR - 2 * HOUR
+    with monkeypatch.context() as patch:
+        patch.setattr(Writer, "_index", lambda self: None)  # killed after the rows' commit, before indexing
+        first = Store(tmp_path / "k.db", pricer=False)
+        first.submit(_texts(_records(rng, 0, 200, base, base + HOUR), "kiwi")).result()
+        first.close()
+    with sqlite3.connect(tmp_path / "k.db") as conn:
+        assert conn.execute("SELECT count(*) FROM spans_fts WHERE spans_fts MATCH 'kiwi'").fetchone()[0] == 0
+    store = Store(tmp_path / "k.db", pricer=False)
+    try:
+        assert _found(store, "kiwi") == 200
+        _fts_check(store)
+    finally:
+        store.close()
+
+
+def test_rows_an_older_store_indexed_itself_are_not_indexed_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = random.Random(6)
+    base = time.time_ns() // HOUR * HOUR - 2 * HOUR
+    with monkeypatch.context() as patch:
+        patch.setattr(Writer, "_index", lambda self: None)  # stopped before indexing these
+        store = Store(tmp_path / "o.db", pricer=False)
+        store.submit(_texts(_records(rng, 0, 50, base, base + HOUR), "plum")).result()
+        store.close()
+    # A store from before migration 0010 adds rows and indexes them in the same transaction.
+    with sqlite3.connect(tmp_path / "o.db") as conn:
+        cols = [r[1] for r in conn.execute("PRAGMA table_info(spans)") if r[1] not in ("id", "span_id")]
+        conn.execute(
+            f"INSERT INTO spans (id, span_id, {', '.join(cols)}) "
+            f"SELECT id + 1000, printf('%016x', id + 1000), {', '.join(cols)} FROM spans"
+        )
+        conn.execute(
+            "INSERT INTO spans_fts (rowid, input_text, output_text, tool_args) "
+            "SELECT id, input_text, output_text, tool_args FROM spans WHERE id > 1000"
+        )
+    store = Store(tmp_path / "o.db", pricer=False)
+    try:
+        _fts_check(store)
+        assert _found(store, "plum") == 100
+        store.submit(_texts(_records(rng, 5000, 50, base, base + HOUR), "plum")).result()
+        assert _found(store, "plum") == 150
+        _fts_check(store)
+    finally:
+        store.close()
+
+
+def test_retention_waits_while_rows_are_not_indexed(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Deleting a row takes its text out of the index: with rows not in it (indexing failing), retention
+    deletes nothing and says why; once they are indexed it runs."""
+    rng = random.Random(7)
+    old = time.time_ns() - 48 * HOUR
+    store.submit(_texts(_records(rng, 0, 100, old, old + HOUR), "fig")).result()
+    with monkeypatch.context() as patch:
+        patch.setattr(store.writer, "_index", lambda: None)
+        store.submit(_texts(_records(rng, 1000, 100, old + 30 * HOUR, old + 31 * HOUR), "fig")).result()
+        with pytest.raises(StoreError, match="index is behind"):
+            store.writer.retain(Retention(max_age_s=36 * 3600)).result()
+    assert store.writer.retain(Retention(max_age_s=36 * 3600)).result() == 100
+    assert _found(store, "fig") == 100
+    _fts_check(store)

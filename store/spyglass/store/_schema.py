@@ -4,8 +4,9 @@ One table holds every span whole (attributes, events, links as JSON, resource by
 normalised request record promoted into typed columns, so that every filter and sort runs on an index.
 ``spans_fts`` is an FTS5 index over the input text, output text and tool arguments; it is an external
 content table over ``spans`` (the text is stored once): the writer indexes each transaction's new rows
-with one ``INSERT ... SELECT`` (see :data:`spyglass.store._writer._ROWS_PER_STATEMENT` for why) and a
-trigger removes deleted rows.
+with one ``INSERT ... SELECT`` (see :data:`spyglass.store._writer._ROWS_PER_STATEMENT` for why), in a
+transaction of its own right after the rows' (``fts_progress`` says how far it got), and a trigger removes
+deleted rows.
 
 Columns of ``spans`` (the web UI and the query layer read these names):
 
@@ -329,6 +330,21 @@ MIGRATIONS: Final[tuple[tuple[str, str], ...]] = (
         # page each) take about a seventh off the indexing time, measured. Segments written before keep theirs.
         """
         INSERT INTO spans_fts (spans_fts, rank) VALUES ('pgsz', 16000);
+        """,
+    ),
+    (
+        "0010_fts_progress",
+        # The writer indexes a batch's text in a transaction of its own after acknowledging the rows
+        # (spyglass.store._writer): rows above indexed_through are not in spans_fts yet. committed_through is
+        # the last row this writer committed (rows above it come from an older store, which indexes its own).
+        """
+        CREATE TABLE fts_progress (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            indexed_through INTEGER NOT NULL,
+            committed_through INTEGER NOT NULL
+        );
+        INSERT INTO fts_progress (id, indexed_through, committed_through)
+        SELECT 1, coalesce(max(id), 0), coalesce(max(id), 0) FROM spans;
         """,
     ),
 )

@@ -197,8 +197,13 @@ class Store:
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> T:
-        """Run ``fn(conn, ...)`` on this thread's read-only connection, within the read time limit."""
+        """Run ``fn(conn, ...)`` on this thread's read-only connection, within the read time limit.
+
+        It sees every span acknowledged before it started, in the full-text index too (it waits for the
+        writer's indexing transaction while spans arrive: see :mod:`spyglass.store._writer`).
+        """
         conn = self._reader()
+        self.writer.wait_indexed(self.read_timeout_s)
         self._local.deadline = time.monotonic() + self.read_timeout_s
         try:
             return fn(conn, *args, **kwargs)
@@ -210,7 +215,9 @@ class Store:
             self._local.deadline = None
 
     def reader(self) -> sqlite3.Connection:
-        """This thread's read-only connection without a time limit (streaming exports)."""
+        """This thread's read-only connection without a time limit (streaming exports), once the full-text
+        index holds every span acknowledged so far (see :meth:`read`)."""
+        self.writer.wait_indexed(self.read_timeout_s)
         return self._reader()
 
     def close(self) -> None:

@@ -2,7 +2,13 @@
 
 Ingest calls :meth:`Writer.submit` with records and waits on the returned future, which completes only
 after the transaction holding those spans has committed (in WAL mode a commit survives the process being
-killed). Pending spans are bounded: when the queue holds ``max_pending`` spans, :meth:`submit` raises
+killed). The text of those spans goes into the full-text index in a transaction of its own right after
+(:meth:`Writer._index`), off the acknowledgement's path: the next requests are decoded while FTS5 indexes.
+``fts_progress`` records how far the index goes; readers of the :class:`~spyglass.store.Store` wait for it
+to cover every span acknowledged before they started (:meth:`Writer.wait_indexed`), and a writer opening
+the database indexes whatever a killed process left behind.
+
+Pending spans are bounded: when the queue holds ``max_pending`` spans, :meth:`submit` raises
 :class:`Overloaded` and the receivers answer ``RESOURCE_EXHAUSTED`` / 503 with ``Retry-After``.
 
 The same thread runs other writes (datasets) through :meth:`Writer.call`, and retention between batches.
@@ -23,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from spyglass.store import _rollups
+from spyglass.store._errors import StoreError
 from spyglass.store._packing import dumps as _dumps
 from spyglass.store._packing import pack
 from spyglass.store._records import Record
@@ -43,9 +50,9 @@ per transaction (FTS5 writes a segment at the end of each multi-row statement, s
 a fifth less wall time and a tenth less CPU next to that busy thread (measured)."""
 _ROLLUP = tuple(SPAN_COLUMNS.index(c) for c in ("start_ns", *_rollups.DIMS, "duration_ms", *_rollups.SUMS))
 
-_INDEX_NEW = (
+_INDEX_RANGE = (
     "INSERT INTO spans_fts (rowid, input_text, output_text, tool_args) "
-    "SELECT id, input_text, output_text, tool_args FROM spans WHERE id > ?"
+    "SELECT id, input_text, output_text, tool_args FROM spans WHERE id > ? AND id <= ?"
 )
 
 
@@ -174,6 +181,11 @@ class Writer:
         self._resources: dict[str, int] = {}
         # From here on this connection's rollup writes skip reading back the rows it wrote last.
         self._rollups = self._conn.rollup_cache = _rollups.Cache()
+        self._index_changed = threading.Condition()
+        # Without migration 0010 (only when a test runs the older migrations) text is indexed with the rows.
+        self._deferred = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'fts_progress'").fetchone() is not None
+        self._committed = self._indexed = self._catch_up()
+        """Row ids up to which spans are committed (acknowledged), and indexed for full text."""
         self.spans_written = 0
         self.spans_rejected_overload = 0
         self._thread = threading.Thread(target=self._run, name="spyglass-store-writer", daemon=True)
@@ -218,6 +230,15 @@ class Writer:
         self._queue.put(job)
         return job.future
 
+    def wait_indexed(self, timeout: float) -> bool:
+        """Wait until the text of every span acknowledged so far is in the full-text index (at most one
+        indexing transaction, while spans arrive); ``False`` if that took longer than ``timeout``."""
+        target = self._committed
+        if self._indexed >= target:
+            return True
+        with self._index_changed:
+            return self._index_changed.wait_for(lambda: self._indexed >= target or not self._thread.is_alive(), timeout)
+
     def close(self, timeout: float = 30.0) -> None:
         with self._lock:
             if self._closed:
@@ -225,6 +246,8 @@ class Writer:
             self._closed = True
         self._queue.put(None)
         self._thread.join(timeout)
+        with self._index_changed:
+            self._index_changed.notify_all()
         try:
             self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
             self._conn.close()
@@ -263,6 +286,7 @@ class Writer:
                 jobs.remove(job)
                 try:
                     assert job.fn is not None
+                    self._index_before_deletes()
                     job.future.set_result(job.fn(self._conn))
                 except Exception as exc:
                     job.future.set_exception(exc)
@@ -270,6 +294,7 @@ class Writer:
                     self._rollups.clear()  # a rolled-back retention transaction leaves the cache ahead
             if jobs:
                 self._commit(jobs)
+            self._index()  # the text of what was just acknowledged (also before retention deletes rows)
             if time.monotonic() >= next_retention:
                 next_retention = time.monotonic() + self.retention.interval_s
                 self._retain()
@@ -325,18 +350,76 @@ class Writer:
                     assert job.fn is not None
                     self._rollups.clear()  # whatever fn writes, the cached rollup rows are read again
                     results.append(job.fn(conn))
-            conn.execute(_INDEX_NEW, (first_new,))
             if all_new:
                 _rollups.apply(conn, cells)
             else:
                 _rollups.add(conn, first_new)
+            if next_id - 1 > first_new:
+                if self._deferred:
+                    conn.execute("UPDATE fts_progress SET committed_through = ?", (next_id - 1,))
+                else:
+                    conn.execute(_INDEX_RANGE, (first_new, next_id - 1))
             conn.execute("COMMIT")
+            self._committed = max(self._committed, next_id - 1)  # before the futures complete
+            if not self._deferred:
+                self._indexed = self._committed
         except BaseException:
             conn.execute("ROLLBACK")
             self._resources.clear()  # ids inserted by the rolled-back transaction are gone
             self._rollups.clear()  # and so are the rollup rows it wrote
             raise
         return results
+
+    def _index(self) -> None:
+        """Index the text of the rows committed since the last call, in a transaction of its own."""
+        start, end = self._indexed, self._committed
+        if end <= start:
+            return
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(_INDEX_RANGE, (start, end))
+                conn.execute("UPDATE fts_progress SET indexed_through = ?", (end,))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except Exception:
+            log.warning("indexing the text of spans %d-%d failed; retrying after the next batch", start + 1, end)
+            return
+        with self._index_changed:
+            self._indexed = end
+            self._index_changed.notify_all()
+
+    def _index_before_deletes(self) -> None:
+        """Deleting a row takes its text out of the index, so every row must be in it first."""
+        self._index()
+        if self._indexed < self._committed:
+            raise StoreError("the full-text index is behind (indexing failed); retention waits for it")
+
+    def _catch_up(self) -> int:
+        """Index what a killed writer committed but had not indexed; returns the largest row id.
+
+        Rows above ``committed_through`` were written by a store from before migration ``0010``, which
+        indexed them in their own transaction: they are not indexed twice.
+        """
+        conn = self._conn
+        if not self._deferred:
+            return int(conn.execute("SELECT coalesce(max(id), 0) FROM spans").fetchone()[0])
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            indexed, committed = conn.execute("SELECT indexed_through, committed_through FROM fts_progress").fetchone()
+            last = conn.execute("SELECT coalesce(max(id), 0) FROM spans").fetchone()[0]
+            if committed > indexed:
+                log.info("indexing the text of %d spans a stopped writer left unindexed", committed - indexed)
+                conn.execute(_INDEX_RANGE, (indexed, committed))
+            conn.execute("UPDATE fts_progress SET indexed_through = ?, committed_through = ?", (last, last))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return int(last)
 
     def _resource_id(self, attributes: str) -> int:
         rid = self._resources.get(attributes)
@@ -351,6 +434,7 @@ class Writer:
 
     def _retain(self) -> None:
         try:
+            self._index_before_deletes()
             retention_pass(self._conn, self.retention)
         except Exception:
             self._rollups.clear()  # its rolled-back transaction leaves the cache ahead
