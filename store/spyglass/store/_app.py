@@ -305,7 +305,9 @@ async def api_facets(request: Request) -> Response:
 
 
 def _export_stream(store: Store, filters: _queries.Filters, fmt: str) -> Iterator[str]:
-    # A connection of its own: the stream is consumed across threadpool threads.
+    # A connection of its own: the stream is consumed across threadpool threads. Like Store.read, it starts
+    # once the full-text index holds every span acknowledged so far.
+    store.writer.wait_indexed(store.read_timeout_s)
     conn = connect(str(store.path), readonly=True)
     try:
         items = _queries.iter_items(conn, filters, details=_export.NEEDS_DETAILS[fmt])
