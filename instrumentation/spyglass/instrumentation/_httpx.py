@@ -277,7 +277,8 @@ class _Parser:
         span: Any,
         route: Route,
         content: bool,
-        response: Any,
+        error_type: str | None,
+        sse: bool,
     ) -> None:
         self.tel = tel
         self.inv = inv
@@ -285,13 +286,10 @@ class _Parser:
         self.route = route
         self.fmt = route.fmt
         self.content = content
-        status = response.status_code
-        self.error_type = str(status) if status >= 400 else None
-        ctype = response.headers.get("content-type", "")
-        self.sse = "event-stream" in ctype and self.fmt.stream is not None and status < 400
+        self.error_type = error_type
+        self.sse = sse
         self.recorder: StreamRecorder | None = None
-        if self.sse:
-            inv.streaming = True
+        if sse:
             self.recorder = StreamRecorder(tel, inv, span, self.fmt.stream(inv) if self.fmt.stream else None)
         self._buffer: list[bytes] = []  # joined once at the end (a single in-memory body is not copied)
         self._pending = b""
@@ -306,27 +304,11 @@ class _Parser:
         self.broken = False
         self._decoder: Any = None
 
-    def in_memory(self, response: Any) -> bool:
-        """A body the transport handed over already read (``MockTransport``, ASGI/WSGI apps): parse it now.
-
-        Such a response's stream is never iterated nor closed by ``read()``, so there is nothing to wait for;
-        its ``content`` is what the application sees, already decoded.
-        """
-        try:
-            if not response.is_stream_consumed:  # a body still on the wire, the usual case (``content`` would
-                return False  # raise ResponseNotRead: an exception per call)
-            body = response.content
-        except Exception:
-            return False
-        if self.sse:
-            self._reads.append(body)
-            self._read_times.append(_perf())
-        elif len(body) > _MAX_BODY:
-            self.broken = True
-        elif body:
-            self._buffer.append(body)
+    def whole(self, body: bytes) -> None:
+        """An event stream the transport handed over already read: all of it is one read, now."""
+        self._reads.append(body)
+        self._read_times.append(_perf())
         self.end()
-        return True
 
     def on_wire(self, response: Any) -> None:
         """A body still to be read: decompressed here when the response says it is compressed."""
@@ -487,20 +469,59 @@ class _Parser:
             self.recorder.end(error, self.error_type)
             return
         if not self.broken and self._buffer and self.error_type is None:
-            try:
-                body = loads(b"".join(self._buffer))
-                if isinstance(body, list) and self.fmt.stream is not None:
-                    # A stream sent as one JSON array (Gemini without alt=sse).
-                    acc = self.fmt.stream(self.inv)
-                    for item in body:
-                        acc.accumulate(("", item))
-                    acc.finish(self.inv)
-                else:
-                    self.fmt.response(body, self.inv, self.content)
-            except Exception as exc:
-                log_once("parsing an LLM HTTP response", exc)
+            _read_json(self.fmt, self.inv, self.content, b"".join(self._buffer))
         self._buffer = []
         self.tel.finish(self.inv, self.span, error, error_type=self.error_type)
+
+
+def _read_json(fmt: f.Format, inv: LLMInvocation, content: bool, data: bytes) -> None:
+    """A whole JSON response body into the invocation (errors logged, never raised)."""
+    try:
+        body = loads(data)
+        if isinstance(body, list) and fmt.stream is not None:
+            # A stream sent as one JSON array (Gemini without alt=sse).
+            acc = fmt.stream(inv)
+            for item in body:
+                acc.accumulate(("", item))
+            acc.finish(inv)
+        else:
+            fmt.response(body, inv, content)
+    except Exception as exc:
+        log_once("parsing an LLM HTTP response", exc)
+
+
+def _respond(
+    tel: LLMTelemetry, inv: LLMInvocation, span: Any, route: Route, content: bool, response: Any
+) -> _Parser | None:
+    """Take the response: the parser its byte stream must be wrapped with, or ``None`` when the span ended.
+
+    A body the transport handed over already read (``MockTransport``, ASGI/WSGI apps) is parsed at once:
+    such a response's stream is never iterated nor closed by ``read()``, so there is nothing to wait for, and
+    its ``content`` is what the application sees, already decoded.
+    """
+    status = response.status_code
+    error_type = str(status) if status >= 400 else None
+    fmt = route.fmt
+    sse = error_type is None and fmt.stream is not None and "event-stream" in response.headers.get("content-type", "")
+    body: bytes | None = None
+    try:
+        if response.is_stream_consumed:  # (else still on the wire, the usual case: ``content`` would raise)
+            body = response.content
+    except Exception:
+        body = None
+    if body is not None and not sse:  # a whole JSON body: no parser needed
+        if error_type is None and body and len(body) <= _MAX_BODY:
+            _read_json(fmt, inv, content, body)
+        tel.finish(inv, span, error_type=error_type)
+        return None
+    if sse:
+        inv.streaming = True
+    parser = _Parser(tel, inv, span, route, content, error_type, sse)
+    if body is not None:
+        parser.whole(body)
+        return None
+    parser.on_wire(response)
+    return parser
 
 
 def _stream_classes(module: Any) -> tuple[type, type]:
@@ -648,9 +669,8 @@ def _make_wrappers(tracer: _Tracer, module: Any) -> tuple[Callable[..., Any], Ca
         route, inv, span, content = started
         response = tel.run(span, lambda exc: tel.finish(inv, span, exc), wrapped, args, kwargs)
         try:
-            parser = _Parser(tel, inv, span, route, content, response)
-            if not parser.in_memory(response):
-                parser.on_wire(response)
+            parser = _respond(tel, inv, span, route, content, response)
+            if parser is not None:
                 response.stream = sync_stream(response.stream, parser)
         except Exception as exc:
             log_once("wrapping an LLM HTTP response", exc)
@@ -669,9 +689,8 @@ def _make_wrappers(tracer: _Tracer, module: Any) -> tuple[Callable[..., Any], Ca
         route, inv, span, content = started
         response = await tel.arun(span, lambda exc: tel.finish(inv, span, exc), wrapped, args, kwargs)
         try:
-            parser = _Parser(tel, inv, span, route, content, response)
-            if not parser.in_memory(response):
-                parser.on_wire(response)
+            parser = _respond(tel, inv, span, route, content, response)
+            if parser is not None:
                 response.stream = async_stream(response.stream, parser)
         except Exception as exc:
             log_once("wrapping an LLM HTTP response", exc)
