@@ -6,8 +6,9 @@ Each measurement is a fresh child process on a fresh database on disk. Before th
 builds ``benchmarks/store.py``'s spans (2 KB prompt and response, six models, five tenants, time-ordered
 through a week), decodes them (``to_records`` with the exporter's pricing) and prepares their rows, 500 per
 request as the senders send them. Then three submitter threads (the three senders of ``store.py``) each
-submit a request and wait for its commit, as the receivers do, until every span is written. Reported: wall
-time, the writer thread's CPU time (user + system, from ``/proc``) and the whole process's CPU, per span.
+submit a request and wait for its commit, as the receivers do, until every span is written (and its text
+indexed, where that comes after the acknowledgement). Reported: wall time, the writer thread's CPU time
+(user + system, from ``/proc``) and the whole process's CPU, per span.
 
 ``--busy`` runs each variant also with one more thread spinning in Python beside the writer (a request
 thread decoding): sqlite3 gives the GIL up around every statement it steps, so the writer's wall time then
@@ -100,6 +101,8 @@ def child(spans: int, as_of: int, busy: bool, switch_ms: float | None) -> dict[s
             t.start()
         for t in threads:
             t.join()
+        if hasattr(writer, "wait_indexed"):  # text indexed after the acknowledgement: until it is all in
+            writer.wait_indexed(600)
         wall, wcpu, cpu = time.perf_counter() - t0, _thread_cpu(tid) - wcpu0, time.process_time() - cpu0
         stop.set()
         writer.close()
