@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from spyglass.store import Filters, Record, Retention, Store, _rollups, queries
+from spyglass.store import Filters, Record, Retention, Store, _rollups, _writer, queries
 from spyglass.store._errors import StoreError
 from spyglass.store._writer import Writer
 
@@ -273,4 +273,21 @@ def test_retention_waits_while_rows_are_not_indexed(store: Store, monkeypatch: p
             store.writer.retain(Retention(max_age_s=36 * 3600)).result()
     assert store.writer.retain(Retention(max_age_s=36 * 3600)).result() == 100
     assert _found(store, "fig") == 100
+    _fts_check(store)
+
+
+def test_reads_do_not_wait_while_indexing_fails_and_the_rows_are_indexed_after(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = random.Random(8)
+    base = time.time_ns() // HOUR * HOUR - 2 * HOUR
+    with monkeypatch.context() as patch:
+        patch.setattr(_writer, "_INDEX_RANGE", "INSERT INTO no_such_table VALUES (?, ?)")
+        store.submit(_texts(_records(rng, 0, 100, base, base + HOUR), "pear")).result()
+        started = time.monotonic()
+        assert store.writer.wait_indexed(60) is False
+        assert time.monotonic() - started < 30  # told at once that the index is behind, not after the timeout
+        assert store.read(lambda conn: conn.execute("SELECT count(*) FROM spans").fetchone()[0]) == 100
+    store.submit(_texts(_records(rng, 1000, 100, base, base + HOUR), "pear")).result()
+    assert _found(store, "pear") == 200
     _fts_check(store)

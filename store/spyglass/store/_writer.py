@@ -182,6 +182,7 @@ class Writer:
         # From here on this connection's rollup writes skip reading back the rows it wrote last.
         self._rollups = self._conn.rollup_cache = _rollups.Cache()
         self._index_changed = threading.Condition()
+        self._index_failing = False
         # Without migration 0010 (only when a test runs the older migrations) text is indexed with the rows.
         self._deferred = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'fts_progress'").fetchone() is not None
         self._committed = self._indexed = self._catch_up()
@@ -232,12 +233,16 @@ class Writer:
 
     def wait_indexed(self, timeout: float) -> bool:
         """Wait until the text of every span acknowledged so far is in the full-text index (at most one
-        indexing transaction, while spans arrive); ``False`` if that took longer than ``timeout``."""
+        indexing transaction, while spans arrive); ``False`` if it is not after ``timeout``, or at once
+        while indexing fails (logged by the writer; the spans are stored and indexed once it works)."""
         target = self._committed
         if self._indexed >= target:
             return True
         with self._index_changed:
-            return self._index_changed.wait_for(lambda: self._indexed >= target or not self._thread.is_alive(), timeout)
+            self._index_changed.wait_for(
+                lambda: self._indexed >= target or self._index_failing or not self._thread.is_alive(), timeout
+            )
+            return self._indexed >= target
 
     def close(self, timeout: float = 30.0) -> None:
         with self._lock:
@@ -386,10 +391,15 @@ class Writer:
                 conn.execute("ROLLBACK")
                 raise
         except Exception:
-            log.warning("indexing the text of spans %d-%d failed; retrying after the next batch", start + 1, end)
+            if not self._index_failing:  # once per failing streak
+                log.warning("indexing the text of spans %d-%d failed; retrying after each batch", start + 1, end, exc_info=True)
+            with self._index_changed:
+                self._index_failing = True  # readers stop waiting for it until it works again
+                self._index_changed.notify_all()
             return
         with self._index_changed:
             self._indexed = end
+            self._index_failing = False
             self._index_changed.notify_all()
 
     def _index_before_deletes(self) -> None:
