@@ -182,7 +182,7 @@ class Writer:
         # From here on this connection's rollup writes skip reading back the rows it wrote last.
         self._rollups = self._conn.rollup_cache = _rollups.Cache()
         self._index_changed = threading.Condition()
-        self._index_failing = False
+        self._index_failing = self._index_warned = False
         # Without migration 0010 (only when a test runs the older migrations) text is indexed with the rows.
         self._deferred = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'fts_progress'").fetchone() is not None
         self._committed = self._indexed = self._catch_up()
@@ -366,6 +366,7 @@ class Writer:
                     conn.execute(_INDEX_RANGE, (first_new, next_id - 1))
             conn.execute("COMMIT")
             self._committed = max(self._committed, next_id - 1)  # before the futures complete
+            self._index_failing = False  # readers wait for the attempt to index these
             if not self._deferred:
                 self._indexed = self._committed
         except BaseException:
@@ -391,12 +392,14 @@ class Writer:
                 conn.execute("ROLLBACK")
                 raise
         except Exception:
-            if not self._index_failing:  # once per failing streak
-                log.warning("indexing the text of spans %d-%d failed; retrying after each batch", start + 1, end, exc_info=True)
+            if not self._index_warned:  # once per failing streak
+                self._index_warned = True
+                log.warning("indexing spans %d-%d failed; retrying after each batch", start + 1, end, exc_info=True)
             with self._index_changed:
                 self._index_failing = True  # readers stop waiting for it until it works again
                 self._index_changed.notify_all()
             return
+        self._index_warned = False
         with self._index_changed:
             self._indexed = end
             self._index_failing = False
