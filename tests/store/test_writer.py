@@ -291,3 +291,34 @@ def test_reads_do_not_wait_while_indexing_fails_and_the_rows_are_indexed_after(
     store.submit(_texts(_records(rng, 1000, 100, base, base + HOUR), "pear")).result()
     assert _found(store, "pear") == 200
     _fts_check(store)
+
+
+def test_the_cli_reading_the_file_waits_for_the_index_and_once_for_a_stopped_writer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from spyglass.store._source import LocalSource
+
+    rng = random.Random(7)
+    base = time.time_ns() // HOUR * HOUR - 2 * HOUR
+    with monkeypatch.context() as patch:
+        patch.setattr(Writer, "_index", lambda self: None)  # killed after the rows' commit, before indexing
+        first = Store(tmp_path / "c.db", pricer=False)
+        first.submit(_texts(_records(rng, 0, 40, base, base + HOUR), "fig")).result()
+        first.close()
+    source = LocalSource(tmp_path / "c.db")
+    source.index_wait_s = 0.3
+    started = time.monotonic()
+    assert source.search({"q": ["fig"]}, sort="-start", limit=100)["items"] == []  # nobody indexes them
+    assert time.monotonic() - started >= 0.3
+    started = time.monotonic()
+    source.search({"q": ["fig"]}, sort="-start", limit=100)
+    assert time.monotonic() - started < 0.25  # a stopped writer is waited for once
+    # A writer that indexes while the CLI waits: the search finds every acknowledged span.
+    waiting = LocalSource(tmp_path / "c.db")
+    waiting.index_wait_s = 30.0
+    opener = threading.Timer(0.2, lambda: Store(tmp_path / "c.db", pricer=False).close())
+    opener.start()
+    try:
+        assert len(waiting.search({"q": ["fig"]}, sort="-start", limit=100)["items"]) == 40
+    finally:
+        opener.join()

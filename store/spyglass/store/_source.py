@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import json
 import sqlite3
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -36,15 +37,45 @@ class Source(Protocol):
 
 
 class LocalSource:
-    """Reads the database file read-only (works while a server is writing to it)."""
+    """Reads the database file read-only (works while a server is writing to it).
+
+    A server acknowledges spans before their text is in the full-text index and indexes it right after
+    (``fts_progress``, see :mod:`spyglass.store._writer`); like the server's own readers, each read first
+    waits, up to :attr:`index_wait_s`, for the index to cover every span committed when the read started,
+    so a ``q=`` search finds what the server acknowledged. A writer that is not running (killed, the index
+    left behind until it restarts) is waited for once: later reads go ahead at once.
+    """
+
+    index_wait_s = 2.0
 
     def __init__(self, path: Path) -> None:
         if not path.exists():
             raise StoreError(f"no database at {path} (start `spyglass serve`, or pass --db / --url)")
         self.path = path
         self.conn: sqlite3.Connection = connect(str(path), readonly=True)
+        self._wait = True
+
+    def _progress(self) -> tuple[int, int] | None:
+        try:
+            row = self.conn.execute("SELECT indexed_through, committed_through FROM fts_progress").fetchone()
+        except sqlite3.OperationalError:  # a database from before migration 0010: indexed with its rows
+            return None
+        return None if row is None else (int(row[0]), int(row[1]))
+
+    def _wait_indexed(self) -> None:
+        progress = self._progress() if self._wait else None
+        if progress is None or progress[0] >= progress[1]:
+            return
+        target, deadline = progress[1], time.monotonic() + self.index_wait_s
+        while time.monotonic() < deadline:
+            time.sleep(0.01)
+            progress = self._progress()
+            if progress is None or progress[0] >= target:
+                return
+        self._wait = False  # no writer is indexing: the rest of the rows come when one starts
 
     def search(self, params: Params, *, sort: str, limit: int, cursor: str | None = None) -> dict[str, Any]:
+        self._wait_indexed()
         return _queries.search_spans(
             self.conn, _queries.Filters.from_params(params), sort=sort, limit=limit, cursor=cursor
         )
@@ -53,12 +84,15 @@ class LocalSource:
         return _queries.get_span(self.conn, trace_id, span_id)
 
     def stats(self, params: Params, *, group_by: str | None, bucket: str | None) -> dict[str, Any]:
+        self._wait_indexed()
         return _queries.stats(self.conn, _queries.Filters.from_params(params), group_by=group_by, bucket=bucket)
 
     def count(self, params: Params) -> int | None:
+        self._wait_indexed()
         return _queries.count(self.conn, _queries.Filters.from_params(params))
 
     def export(self, params: Params, fmt: str) -> Iterator[str]:
+        self._wait_indexed()
         filters = _queries.Filters.from_params(params)
         items = _queries.iter_items(self.conn, filters, details=_export.NEEDS_DETAILS[fmt])
         return _export.WRITERS[fmt](items)
