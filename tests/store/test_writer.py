@@ -322,3 +322,12 @@ def test_the_cli_reading_the_file_waits_for_the_index_and_once_for_a_stopped_wri
         assert len(waiting.search({"q": ["fig"]}, sort="-start", limit=100)["items"]) == 40
     finally:
         opener.join()
+
+
+def test_a_database_from_a_newer_spyglass_is_refused_with_a_clear_error(tmp_path: Path) -> None:
+    Store(tmp_path / "n.db", pricer=False).close()
+    with sqlite3.connect(tmp_path / "n.db") as conn:
+        conn.execute("INSERT INTO migrations (name, applied_ns) VALUES ('9999_from_the_future', 0)")
+    conn.close()
+    with pytest.raises(StoreError, match=r"newer Spyglass.*9999_from_the_future"):
+        Store(tmp_path / "n.db", pricer=False)

@@ -62,6 +62,7 @@ import time
 from pathlib import Path
 from typing import Any, Final
 
+from spyglass.store._errors import StoreError
 from spyglass.store._packing import unpack
 
 RECORD_COLUMNS: Final = (
@@ -383,6 +384,14 @@ def migrate(conn: sqlite3.Connection) -> list[str]:
     """Apply the migrations not yet applied; return their names. Runs on the writer connection."""
     conn.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_ns INTEGER NOT NULL)")
     done = {row[0] for row in conn.execute("SELECT name FROM migrations")}
+    unknown = sorted(done - {name for name, _ in MIGRATIONS})
+    if unknown:
+        # A newer store changed what the tables mean (e.g. 0010: rows acknowledged before their text is
+        # indexed); writing with older code could corrupt them.
+        raise StoreError(
+            f"the database was written by a newer Spyglass (migrations {', '.join(unknown)}); "
+            "upgrade Spyglass to open it"
+        )
     applied: list[str] = []
     for name, sql in MIGRATIONS:
         if name in done:
