@@ -208,16 +208,21 @@ def test_a_search_after_an_acknowledgement_finds_the_spans(store: Store) -> None
     _fts_check(store)
 
 
+def _left_unindexed(path: Path, monkeypatch: pytest.MonkeyPatch, rng: random.Random, n: int, word: str) -> int:
+    """A database whose writer stopped after committing ``n`` spans holding ``word``, before indexing them."""
+    base = time.time_ns() // HOUR * HOUR - 2 * HOUR
+    with monkeypatch.context() as patch:
+        patch.setattr(Writer, "_index", lambda self: None)
+        store = Store(path, pricer=False)
+        store.submit(_texts(_records(rng, 0, n, base, base + HOUR), word)).result()
+        store.close()
+    return base
+
+
 def test_rows_a_stopped_writer_left_unindexed_are_indexed_when_the_store_opens(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    rng = random.Random(5)
-    base = time.time_ns() // HOUR * HOUR - 2 * HOUR
-    with monkeypatch.context() as patch:
-        patch.setattr(Writer, "_index", lambda self: None)  # killed after the rows' commit, before indexing
-        first = Store(tmp_path / "k.db", pricer=False)
-        first.submit(_texts(_records(rng, 0, 200, base, base + HOUR), "kiwi")).result()
-        first.close()
+    _left_unindexed(tmp_path / "k.db", monkeypatch, random.Random(5), 200, "kiwi")
     with sqlite3.connect(tmp_path / "k.db") as conn:
         assert conn.execute("SELECT count(*) FROM spans_fts WHERE spans_fts MATCH 'kiwi'").fetchone()[0] == 0
     store = Store(tmp_path / "k.db", pricer=False)
@@ -232,12 +237,7 @@ def test_rows_an_older_store_indexed_itself_are_not_indexed_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rng = random.Random(6)
-    base = time.time_ns() // HOUR * HOUR - 2 * HOUR
-    with monkeypatch.context() as patch:
-        patch.setattr(Writer, "_index", lambda self: None)  # stopped before indexing these
-        store = Store(tmp_path / "o.db", pricer=False)
-        store.submit(_texts(_records(rng, 0, 50, base, base + HOUR), "plum")).result()
-        store.close()
+    base = _left_unindexed(tmp_path / "o.db", monkeypatch, rng, 50, "plum")
     # A store from before migration 0010 adds rows and indexes them in the same transaction.
     with sqlite3.connect(tmp_path / "o.db") as conn:
         cols = [r[1] for r in conn.execute("PRAGMA table_info(spans)") if r[1] not in ("id", "span_id")]
@@ -298,13 +298,7 @@ def test_the_cli_reading_the_file_waits_for_the_index_and_once_for_a_stopped_wri
 ) -> None:
     from spyglass.store._source import LocalSource
 
-    rng = random.Random(7)
-    base = time.time_ns() // HOUR * HOUR - 2 * HOUR
-    with monkeypatch.context() as patch:
-        patch.setattr(Writer, "_index", lambda self: None)  # killed after the rows' commit, before indexing
-        first = Store(tmp_path / "c.db", pricer=False)
-        first.submit(_texts(_records(rng, 0, 40, base, base + HOUR), "fig")).result()
-        first.close()
+    _left_unindexed(tmp_path / "c.db", monkeypatch, random.Random(7), 40, "fig")
     source = LocalSource(tmp_path / "c.db")
     source.index_wait_s = 0.3
     started = time.monotonic()
