@@ -21,8 +21,8 @@ from spyglass.exporter import price
 from spyglass.semconv import events, extensions, gen_ai
 from spyglass.semconv import events as events_
 from spyglass.semconv import messages as m
+from spyglass.store import Record, normalise
 from spyglass.store import _records as records_
-from spyglass.store import normalise
 from spyglass.testing.replay import ReplayServer
 from tests.conftest import recording
 from tests.store.server import StoreServer
@@ -381,19 +381,9 @@ SPAN_ONLY_NAMES: dict[str, tuple[str, ...]] = {  # read from the span's own attr
 field_values = st.sampled_from([None, "", "gpt-4o", "12", "x1", 12, 0, 3.5, True, ["a"]])
 
 
-@settings(max_examples=400, deadline=None)
-@given(
-    attrs=st.dictionaries(
-        st.sampled_from([n for names in (*FIELD_NAMES.values(), *SPAN_ONLY_NAMES.values()) for n in names]),
-        field_values,
-    ),
-    details=st.dictionaries(st.sampled_from([n for names in FIELD_NAMES.values() for n in names]), field_values),
-)
-def test_record_fields_read_the_first_name_set(attrs: dict[str, Any], details: dict[str, Any]) -> None:
-    """The record reads spans with only current names through one lookup per field: the same fields as reading
-    every name in order, with and without peers' names and an operation-details event."""
-    events = [{"name": events_.INFERENCE_OPERATION_DETAILS, "time_ns": 0, "attributes": details}] if details else []
-    rec = normalise(
+def _chat_span(attrs: dict[str, Any], events: list[dict[str, Any]]) -> Record:
+    """A CLIENT ``chat`` span with these attributes and events, normalised."""
+    return normalise(
         trace_id="01" * 16,
         span_id="02" * 8,
         parent_span_id=None,
@@ -409,6 +399,21 @@ def test_record_fields_read_the_first_name_set(attrs: dict[str, Any], details: d
         status_code=0,
         status_message=None,
     )
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    attrs=st.dictionaries(
+        st.sampled_from([n for names in (*FIELD_NAMES.values(), *SPAN_ONLY_NAMES.values()) for n in names]),
+        field_values,
+    ),
+    details=st.dictionaries(st.sampled_from([n for names in FIELD_NAMES.values() for n in names]), field_values),
+)
+def test_record_fields_read_the_first_name_set(attrs: dict[str, Any], details: dict[str, Any]) -> None:
+    """The record reads spans with only current names through one lookup per field: the same fields as reading
+    every name in order, with and without peers' names and an operation-details event."""
+    events = [{"name": events_.INFERENCE_OPERATION_DETAILS, "time_ns": 0, "attributes": details}] if details else []
+    rec = _chat_span(attrs, events)
     merged = {**details, **attrs}
 
     def first(source: dict[str, Any], names: tuple[str, ...]) -> Any:
@@ -474,22 +479,7 @@ def test_peer_message_readers_skipped_only_when_they_would_find_nothing(
     attrs: dict[str, Any], monkeypatch_peer: list[bool]
 ) -> None:
     def read() -> tuple[Any, Any]:
-        rec = normalise(
-            trace_id="01" * 16,
-            span_id="02" * 8,
-            parent_span_id=None,
-            name="chat",
-            kind=3,
-            start_ns=1,
-            end_ns=2,
-            attributes=attrs,
-            events=[],
-            links=[],
-            resource={},
-            scope_name=None,
-            status_code=0,
-            status_message=None,
-        )
+        rec = _chat_span(attrs, [])
         return rec.input_messages, rec.output_messages
 
     fast = read()
