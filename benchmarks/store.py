@@ -22,10 +22,12 @@ into a SQLite table without indexes or FTS (the floor of any SQLite store on thi
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import multiprocessing as mp
 import os
 import random
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -304,6 +306,7 @@ def main() -> None:
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="spyglass-store-bench-"))
+    atexit.register(shutil.rmtree, tmp, True)  # gigabytes per run; --keep-db writes elsewhere
     db = args.reuse_db or args.keep_db or tmp / "bench.db"
     if not args.reuse_db:
         for suffix in ("", "-wal", "-shm"):
