@@ -38,6 +38,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from spyglass.store._schema import transaction
+
 HOUR: Final = 3600 * 10**9
 DAY: Final = 24 * HOUR
 BINS_PER_DECADE: Final = 200
@@ -439,11 +441,6 @@ def repair(conn: sqlite3.Connection) -> bool:
     if len(totals) == 1:
         return False
     log.warning("the daily and per-dimension rollups disagree with the hourly ones; rebuilding them")
-    conn.execute("BEGIN")
-    try:
+    with transaction(conn, "BEGIN"):
         rebuild_levels(conn)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return True

@@ -59,6 +59,8 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
@@ -380,6 +382,19 @@ def configure(conn: sqlite3.Connection, *, readonly: bool = False) -> None:
     conn.execute("PRAGMA cache_size = -65536")
 
 
+@contextmanager
+def transaction(conn: sqlite3.Connection, begin: str = "BEGIN IMMEDIATE") -> Iterator[None]:
+    """The block as one transaction on an autocommit connection: committed at its end, rolled back (and the
+    error re-raised) when it raises or the commit fails. ``BEGIN IMMEDIATE`` takes the write lock at once."""
+    conn.execute(begin)
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
 def migrate(conn: sqlite3.Connection) -> list[str]:
     """Apply the migrations not yet applied; return their names. Runs on the writer connection."""
     conn.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_ns INTEGER NOT NULL)")
@@ -397,8 +412,7 @@ def migrate(conn: sqlite3.Connection) -> list[str]:
         if name in done:
             continue
         # One transaction per migration, including its bookkeeping row (names are code constants).
-        conn.execute("BEGIN")
-        try:
+        with transaction(conn, "BEGIN"):
             for statement in _statements(sql):
                 conn.execute(statement)
             if name in PYTHON_STEPS:
@@ -406,10 +420,6 @@ def migrate(conn: sqlite3.Connection) -> list[str]:
 
                 getattr(_rollups, PYTHON_STEPS[name])(conn)
             conn.execute("INSERT INTO migrations (name, applied_ns) VALUES (?, ?)", (name, time.time_ns()))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         applied.append(name)
     from spyglass.store import _rollups
 

@@ -33,7 +33,7 @@ from spyglass.store._errors import StoreError
 from spyglass.store._packing import dumps as _dumps
 from spyglass.store._packing import pack
 from spyglass.store._records import Record
-from spyglass.store._schema import SPAN_COLUMNS, WriterConnection, connect, migrate
+from spyglass.store._schema import SPAN_COLUMNS, WriterConnection, connect, migrate, transaction
 
 log = logging.getLogger(__name__)
 
@@ -330,50 +330,48 @@ class Writer:
     def _transaction(self, jobs: list[_Job]) -> list[Any]:
         conn = self._conn
         results: list[Any] = []
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            # Only this thread inserts spans, so rows with an id above this are this transaction's.
-            first_new = conn.execute("SELECT coalesce(max(id), 0) FROM spans").fetchone()[0]
-            now = time.time_ns()
-            next_id = first_new + 1
-            cells: dict[_rollups.Key, _rollups.Acc] = {}
-            all_new = True
-            for job in jobs:
-                if job.rows is not None:
-                    batch = []
-                    for row, res in job.rows:
-                        batch.append((next_id, *row, self._resource_id(res), now))
-                        next_id += 1
-                    # Spans already stored (an exporter's retry) are ignored, and count as accepted.
-                    if batch:
-                        all_new = _insert(conn, batch) == len(batch) and all_new
-                    if all_new and job.cells:
-                        _rollups.merge(cells, job.cells)
-                    self.spans_written += job.size
-                    results.append(job.size)
+            with transaction(conn):
+                # Only this thread inserts spans, so rows with an id above this are this transaction's.
+                first_new = conn.execute("SELECT coalesce(max(id), 0) FROM spans").fetchone()[0]
+                now = time.time_ns()
+                next_id = first_new + 1
+                cells: dict[_rollups.Key, _rollups.Acc] = {}
+                all_new = True
+                for job in jobs:
+                    if job.rows is not None:
+                        batch = []
+                        for row, res in job.rows:
+                            batch.append((next_id, *row, self._resource_id(res), now))
+                            next_id += 1
+                        # Spans already stored (an exporter's retry) are ignored, and count as accepted.
+                        if batch:
+                            all_new = _insert(conn, batch) == len(batch) and all_new
+                        if all_new and job.cells:
+                            _rollups.merge(cells, job.cells)
+                        self.spans_written += job.size
+                        results.append(job.size)
+                    else:
+                        assert job.fn is not None
+                        self._rollups.clear()  # whatever fn writes, the cached rollup rows are read again
+                        results.append(job.fn(conn))
+                if all_new:
+                    _rollups.apply(conn, cells)
                 else:
-                    assert job.fn is not None
-                    self._rollups.clear()  # whatever fn writes, the cached rollup rows are read again
-                    results.append(job.fn(conn))
-            if all_new:
-                _rollups.apply(conn, cells)
-            else:
-                _rollups.add(conn, first_new)
-            if next_id - 1 > first_new:
-                if self._deferred:
-                    conn.execute("UPDATE fts_progress SET committed_through = ?", (next_id - 1,))
-                else:
-                    conn.execute(_INDEX_RANGE, (first_new, next_id - 1))
-            conn.execute("COMMIT")
-            self._committed = max(self._committed, next_id - 1)  # before the futures complete
-            self._index_failing = False  # readers wait for the attempt to index these
-            if not self._deferred:
-                self._indexed = self._committed
+                    _rollups.add(conn, first_new)
+                if next_id - 1 > first_new:
+                    if self._deferred:
+                        conn.execute("UPDATE fts_progress SET committed_through = ?", (next_id - 1,))
+                    else:
+                        conn.execute(_INDEX_RANGE, (first_new, next_id - 1))
         except BaseException:
-            conn.execute("ROLLBACK")
             self._resources.clear()  # ids inserted by the rolled-back transaction are gone
             self._rollups.clear()  # and so are the rollup rows it wrote
             raise
+        self._committed = max(self._committed, next_id - 1)  # before the futures complete
+        self._index_failing = False  # readers wait for the attempt to index these
+        if not self._deferred:
+            self._indexed = self._committed
         return results
 
     def _index(self) -> None:
@@ -383,14 +381,9 @@ class Writer:
             return
         conn = self._conn
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with transaction(conn):
                 conn.execute(_INDEX_RANGE, (start, end))
                 conn.execute("UPDATE fts_progress SET indexed_through = ?", (end,))
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
         except Exception:
             if not self._index_warned:  # once per failing streak
                 self._index_warned = True
@@ -420,18 +413,13 @@ class Writer:
         conn = self._conn
         if not self._deferred:
             return int(conn.execute("SELECT coalesce(max(id), 0) FROM spans").fetchone()[0])
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(conn):
             indexed, committed = conn.execute("SELECT indexed_through, committed_through FROM fts_progress").fetchone()
             last = conn.execute("SELECT coalesce(max(id), 0) FROM spans").fetchone()[0]
             if committed > indexed:
                 log.info("indexing the text of %d spans a stopped writer left unindexed", committed - indexed)
                 conn.execute(_INDEX_RANGE, (indexed, committed))
             conn.execute("UPDATE fts_progress SET indexed_through = ?, committed_through = ?", (last, last))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         return int(last)
 
     def _resource_id(self, attributes: str) -> int:
@@ -464,16 +452,11 @@ _OLDEST = f"SELECT id FROM spans WHERE {_KEEP} ORDER BY start_ns LIMIT ?"  # noq
 
 def _delete(conn: sqlite3.Connection, select_ids: str, args: tuple[Any, ...]) -> int:
     """Delete the spans ``select_ids`` picks, and take them out of the rollups, in one transaction."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         ids = [row[0] for row in conn.execute(select_ids, args)]
         if ids:
             _rollups.subtract(conn, ids)
             conn.executemany("DELETE FROM spans WHERE id = ?", [(i,) for i in ids])
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     return len(ids)
 
 
