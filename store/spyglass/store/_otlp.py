@@ -21,8 +21,7 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-from spyglass.store._json import dumps
-from spyglass.store._records import Pricer, Record, Resource, record
+from spyglass.store._records import Pricer, Record, Resource, record, resource_json
 
 
 class PayloadError(ValueError):
@@ -182,7 +181,7 @@ def to_records(req: ExportTraceServiceRequest, *, tenant: str | None, pricer: Pr
     for rs in req.resource_spans:
         attrs = attributes(rs.resource.attributes)
         # Read once for all the resource's spans: service, tenant and the JSON the writer stores.
-        resource = Resource.of(attrs, tenant, dumps(dict(sorted(attrs.items()))))
+        resource = Resource.of(attrs, tenant, resource_json(attrs))
         for ss in rs.scope_spans:
             scope = ss.scope.name or None
             for span in ss.spans:

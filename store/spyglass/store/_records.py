@@ -29,7 +29,7 @@ from typing import Any
 from spyglass.semconv import events as ev
 from spyglass.semconv import extensions as ext
 from spyglass.semconv import gen_ai as ga
-from spyglass.store._json import loads
+from spyglass.store._json import dumps, loads
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +123,11 @@ class Record:
     @property
     def duration_ms(self) -> float:
         return max(self.end_ns - self.start_ns, 0) / 1e6
+
+
+def resource_json(attributes: Attributes) -> str:
+    """The stored JSON of a resource's attributes (keys sorted: equal resources share one stored row)."""
+    return dumps(dict(sorted(attributes.items())))
 
 
 Pricer = Callable[[Record], "tuple[float, str] | None"]

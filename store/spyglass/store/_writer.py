@@ -32,7 +32,7 @@ from spyglass.store import _rollups
 from spyglass.store._errors import StoreError
 from spyglass.store._packing import dumps as _dumps
 from spyglass.store._packing import pack
-from spyglass.store._records import Record
+from spyglass.store._records import Record, resource_json
 from spyglass.store._schema import SPAN_COLUMNS, WriterConnection, connect, migrate, transaction
 
 log = logging.getLogger(__name__)
@@ -133,8 +133,8 @@ def prepare(rec: Record) -> tuple[tuple[Any, ...], str]:
         pack(rec.events, rec.input_text, rec.output_text) if rec.events else None,
         _dumps(rec.links) if rec.links else None,
     )
-    resource = rec.resource_json  # made once per resource of a request by to_records
-    return row, resource if resource is not None else _dumps(dict(sorted(rec.resource.items())))
+    # to_records makes the resource JSON once per resource of a request; records built otherwise have none.
+    return row, rec.resource_json or resource_json(rec.resource)
 
 
 class _Job:
