@@ -49,7 +49,7 @@ import zlib
 from bisect import bisect_right
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator, Mapping
 from itertools import accumulate, repeat
-from typing import Any
+from typing import Any, TypeVar
 
 import wrapt
 from opentelemetry import trace
@@ -80,6 +80,8 @@ _KEPT = 256
 """URL paths, ``Host`` headers and servers whose route, host and port, and provider are kept per instrumentor."""
 _UNDECODABLE: Any = object()
 _UNSEEN: Any = object()
+K = TypeVar("K")
+V = TypeVar("V")
 _perf = time.perf_counter
 
 try:  # optional (the ``speedups`` extra): parses request and response bodies about 4x faster than json
@@ -159,6 +161,14 @@ _FAMILY_PROVIDER = {
 }
 
 
+def _keep(cache: dict[K, V], key: K, value: V) -> V:
+    """``cache[key] = value`` in one of the per-instrumentor caches, emptied when it holds :data:`_KEPT`."""
+    if len(cache) >= _KEPT:
+        cache.clear()
+    cache[key] = value
+    return value
+
+
 def _host_header(header: str) -> tuple[str | None, int | None]:
     """A ``Host`` header's host and port (``None`` when it names none)."""
     if header.startswith("["):  # IPv6 literal
@@ -177,9 +187,7 @@ def _server(request: Any, seen: dict[str, tuple[str | None, int | None]]) -> tup
     if header:
         parsed = seen.get(header)
         if parsed is None:
-            if len(seen) >= _KEPT:
-                seen.clear()
-            parsed = seen[header] = _host_header(header)
+            parsed = _keep(seen, header, _host_header(header))
         host, port = parsed
         return host, port if port is not None else _DEFAULT_PORTS.get(url.scheme)
     return (url.host or None), (url.port or _DEFAULT_PORTS.get(url.scheme))
@@ -606,10 +614,7 @@ class _Tracer:
             default = _FAMILY_PROVIDER.get(fmt.name.split(".", 1)[0], ProviderName.OPENAI.value)
             if self.providers:
                 provider = self.providers.get(f"{host}:{port}".lower()) or self.providers.get((host or "").lower())
-            provider = provider or provider_for_host(host, default, port)
-            if len(self._provider_of) >= _KEPT:
-                self._provider_of.clear()
-            self._provider_of[key] = provider
+            provider = _keep(self._provider_of, key, provider or provider_for_host(host, default, port))
         return provider
 
     def begin(self, request: Any) -> tuple[Route, LLMInvocation, Any, bool] | None:
@@ -619,9 +624,7 @@ class _Tracer:
         routes = self._routes
         route = routes.get(path, _UNSEEN)
         if route is _UNSEEN:
-            if len(routes) >= _KEPT:
-                routes.clear()
-            route = routes[path] = match_route("POST", path)
+            route = _keep(routes, path, match_route("POST", path))
         if route is None:
             return None
         try:
